@@ -1,0 +1,155 @@
+"""The storage interface every backend implements (local repository, P2P node, HTTP node, ...).
+
+It is deliberately small: presence, streamed retrieval, resumable verified upload, content
+locks, removal (optionally bounded by a deadline on the backend's clock) and that clock.
+Backends convert foreign exceptions into `annexproxy.errors.StorageError` subclasses.
+This module holds only the protocol types; it does no I/O itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Protocol
+
+from annexproxy.keys import Key
+from annexproxy.uuids import RepoUUID
+
+
+class ObjectSource(Protocol):
+    """An object opened for reading, kept present (shared content lock) while open.
+
+    ``length`` is the number of bytes that will be sent (object size minus the offset).
+    When ``path`` is not None the bytes are ``path[offset:offset+length]`` and a transport
+    may send them with sendfile; otherwise it iterates `chunks`.
+    """
+
+    @property
+    def length(self) -> int:
+        """Bytes to send, from ``offset`` to the end of the object."""
+        ...
+
+    @property
+    def offset(self) -> int:
+        """Where in the object the bytes start."""
+        ...
+
+    @property
+    def path(self) -> Path | None:
+        """A local file holding the object, for zero-copy sending; None if there is none."""
+        ...
+
+    def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """Yield the bytes in order, at most ``chunk_size`` at a time.
+
+        Raises:
+            StorageError: reading failed part way.
+        """
+        ...
+
+    def unchanged(self) -> bool:
+        """After sending: True if the content certainly did not change while it was read."""
+        ...
+
+
+class Upload(Protocol):
+    """An upload of one key in progress. Exclusive per key while open.
+
+    ``offset`` bytes are already held from an earlier interrupted upload (PUT-FROM offset).
+    Leaving the context without `commit` keeps the partial bytes for a later resume,
+    unless they were found to be wrong.
+    """
+
+    @property
+    def offset(self) -> int:
+        """Bytes already held; the sender continues from here."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Append bytes to the partial content.
+
+        Raises:
+            StorageError: the bytes could not be written (disk full, ...).
+        """
+        ...
+
+    async def commit(self, *, sender_valid: bool) -> None:
+        """Verify the whole content against the key, make it durable and present.
+
+        Args:
+            sender_valid: the sender said VALID. Hashing backends are verified anyway;
+                for keys that cannot be verified by hash, False means failure.
+
+        Raises:
+            VerificationFailed: size or hash mismatch; the partial content is discarded.
+            StorageError: it could not be made durable.
+        """
+        ...
+
+
+class ContentLock(Protocol):
+    """A held lock that keeps one key's content present until released."""
+
+    async def release(self) -> None:
+        """Release the lock (idempotent)."""
+        ...
+
+
+class Storage(Protocol):
+    """A place that holds git-annex objects and answers for one repository UUID."""
+
+    @property
+    def uuid(self) -> RepoUUID:
+        """The repository UUID this storage answers for."""
+        ...
+
+    async def checkpresent(self, key: Key) -> bool:
+        """Tell whether the content of ``key`` is present.
+
+        Raises:
+            StorageError: presence cannot be determined.
+        """
+        ...
+
+    def retrieve(self, key: Key, offset: int = 0) -> AbstractAsyncContextManager[ObjectSource]:
+        """Open the content of ``key`` for reading from ``offset``.
+
+        Raises:
+            KeyNotPresent: the content is not here.
+        """
+        ...
+
+    def upload(self, key: Key) -> AbstractAsyncContextManager[Upload]:
+        """Start (or resume) an upload of ``key``; waits while another upload of it runs.
+
+        Raises:
+            StorageError: the upload cannot start.
+        """
+        ...
+
+    async def lock_content(self, key: Key) -> ContentLock:
+        """Lock the content of ``key`` present (a drop proof for a client).
+
+        Raises:
+            KeyNotPresent: nothing to lock.
+            ContentLocked: it is being removed.
+        """
+        ...
+
+    async def remove(self, key: Key, *, before: int | None = None) -> None:
+        """Remove the content of ``key``; absent content is not an error.
+
+        Args:
+            key: the key to remove.
+            before: only remove while `timestamp` is still below this value.
+
+        Raises:
+            ContentLocked: the content is locked (by a LOCKCONTENT or a retention time).
+            StorageError: the deadline passed or the removal failed.
+        """
+        ...
+
+    def timestamp(self) -> int:
+        """The backend's monotonic clock in whole seconds (GETTIMESTAMP)."""
+        ...
