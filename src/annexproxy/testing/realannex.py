@@ -1,0 +1,109 @@
+"""Helpers for tests that drive the real git-annex: make repositories, run commands.
+
+Shipped so that every test tier (and later the benchmark) sets repositories up the same
+way. Runs subprocesses; never imported by the library itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "annexproxy test",
+    "GIT_AUTHOR_EMAIL": "test@annexproxy.invalid",
+    "GIT_COMMITTER_NAME": "annexproxy test",
+    "GIT_COMMITTER_EMAIL": "test@annexproxy.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def test_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for git and git-annex in tests: fixed identity, no system config."""
+    env = dict(os.environ)
+    env.update(GIT_ENV)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    args: list[str],
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, returning its output as text; raise with its stderr on failure."""
+    proc = subprocess.run(
+        args,
+        cwd=cwd,
+        env=env or test_env(),
+        input=input,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    result = subprocess.CompletedProcess(
+        proc.args,
+        proc.returncode,
+        proc.stdout.decode("utf-8", "replace"),
+        proc.stderr.decode("utf-8", "replace"),
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{args} failed in {cwd} with {proc.returncode}:\n"
+            f"stdout: {result.stdout}\nstderr: {result.stderr}"
+        )
+    return result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnexRepo:
+    """A git-annex repository made for a test."""
+
+    path: Path
+    uuid: str
+    bare: bool
+
+    @property
+    def gitdir(self) -> Path:
+        """The git directory (``.git`` or the bare repository itself)."""
+        return self.path if self.bare else self.path / ".git"
+
+    @property
+    def annexdir(self) -> Path:
+        """The annex directory."""
+        return self.gitdir / "annex"
+
+    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run git in this repository."""
+        return run(["git", *args], self.path, check=check)
+
+    def annex(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run git-annex in this repository."""
+        return run(["git", "annex", *args], self.path, check=check, env=test_env(env))
+
+
+def make_annex_repo(path: Path, description: str, *, bare: bool = False) -> AnnexRepo:
+    """Create and initialise a git-annex repository at ``path``."""
+    path.mkdir(parents=True, exist_ok=True)
+    run(["git", "init", "-q", *(["--bare"] if bare else []), "-b", "main", str(path)], path)
+    run(["git", "annex", "init", "-q", description], path)
+    uuid = run(["git", "config", "annex.uuid"], path).stdout.strip()
+    return AnnexRepo(path=path, uuid=uuid, bare=bare)
+
+
+def add_file(repo: AnnexRepo, name: str, content: bytes) -> str:
+    """Add a file to a non-bare repository with git-annex and commit it; return its key."""
+    target = repo.path / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    repo.annex("add", "--quiet", name)
+    repo.git("commit", "-q", "-m", f"add {name}")
+    return repo.annex("lookupkey", name).stdout.strip()

@@ -1,0 +1,38 @@
+"""Shared fixtures: hypothesis profiles, a clean git environment, temporary repositories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from annexproxy.testing.realannex import GIT_ENV, AnnexRepo, make_annex_repo
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("deep", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def annex_repo_factory(tmp_path: Path) -> Iterator[Callable[..., AnnexRepo]]:
+    """Make git-annex repositories below the test's temporary directory."""
+
+    def make(name: str = "repo", *, bare: bool = False, description: str = "") -> AnnexRepo:
+        return make_annex_repo(tmp_path / name, description or name, bare=bare)
+
+    yield make
