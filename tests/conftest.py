@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,10 +29,10 @@ def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def annex_repo_factory(tmp_path: Path) -> Iterator[Callable[..., AnnexRepo]]:
+def annex_repo_factory(tmp_path: Path) -> Callable[..., AnnexRepo]:
     """Make git-annex repositories below the test's temporary directory."""
 
     def make(name: str = "repo", *, bare: bool = False, description: str = "") -> AnnexRepo:
         return make_annex_repo(tmp_path / name, description or name, bare=bare)
 
-    yield make
+    return make

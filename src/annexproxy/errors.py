@@ -24,7 +24,7 @@ class ProtocolError(AnnexProxyError):
         fatal: the connection cannot go on (line too long, lost framing).
     """
 
-    def __init__(self, message: str, *, reply: str = "protocol error", fatal: bool = False):
+    def __init__(self, message: str, *, reply: str = "protocol error", fatal: bool = False) -> None:
         super().__init__(message)
         self.reply = reply
         self.fatal = fatal
@@ -44,7 +44,7 @@ class RemoteProtocolError(ProtocolError):
 class KeyFormatError(AnnexProxyError):
     """A string is not a valid, safe git-annex key."""
 
-    def __init__(self, message: str, *, key: str):
+    def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
         self.key = key
 
@@ -61,7 +61,7 @@ class ExpressionSyntaxError(AnnexProxyError):
         span: (start, end) character offsets of the bad word.
     """
 
-    def __init__(self, message: str, *, source: str, span: tuple[int, int]):
+    def __init__(self, message: str, *, source: str, span: tuple[int, int]) -> None:
         super().__init__(message)
         self.source = source
         self.span = span
@@ -82,7 +82,7 @@ class StorageError(AnnexProxyError):
 class KeyNotPresent(StorageError):
     """The content of a key is not present where it was asked for."""
 
-    def __init__(self, message: str, *, key: str):
+    def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
         self.key = key
 
@@ -90,7 +90,7 @@ class KeyNotPresent(StorageError):
 class ContentLocked(StorageError):
     """The content is locked (by us, by git-annex, or by a retention time) and cannot go."""
 
-    def __init__(self, message: str, *, key: str):
+    def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
         self.key = key
 
@@ -102,7 +102,7 @@ class NodeUnavailable(StorageError):
 class VerificationFailed(StorageError):
     """Received content does not match its key (hash or size)."""
 
-    def __init__(self, message: str, *, key: str, expected: str, got: str):
+    def __init__(self, message: str, *, key: str, expected: str, got: str) -> None:
         super().__init__(message)
         self.key = key
         self.expected = expected

@@ -163,9 +163,7 @@ def keyfile(serialised: str) -> str:
     """Escape a serialised key into git-annex's file-name form (branch.md 7.2)."""
     if not any(c in serialised for c in "&%:/"):
         return serialised
-    return (
-        serialised.replace("&", "&a").replace("%", "&s").replace(":", "&c").replace("/", "%")
-    )
+    return serialised.replace("&", "&a").replace("%", "&s").replace(":", "&c").replace("/", "%")
 
 
 def unkeyfile(name: str) -> str:

@@ -9,14 +9,47 @@ import annexproxy
 
 PACKAGE = Path(annexproxy.__file__).parent
 
-PURE = ("errors.py", "keys.py", "uuids.py", "p2p", "p2phttp", "branch/logs", "preferred", "space",
-        "sim", "branch/paths.py")
+PURE = (
+    "errors.py",
+    "keys.py",
+    "uuids.py",
+    "p2p",
+    "p2phttp",
+    "branch/logs",
+    "preferred",
+    "space",
+    "sim",
+    "branch/paths.py",
+)
 FORBIDDEN = {
-    "asyncio", "socket", "subprocess", "aiohttp", "boto3", "botocore", "aiobotocore", "time",
-    "random", "os", "shutil", "fcntl", "pygit2", "threading", "select", "selectors", "signal",
+    "asyncio",
+    "socket",
+    "subprocess",
+    "aiohttp",
+    "boto3",
+    "botocore",
+    "aiobotocore",
+    "time",
+    "random",
+    "os",
+    "shutil",
+    "fcntl",
+    "pygit2",
+    "threading",
+    "select",
+    "selectors",
+    "signal",
 }
 # Layers may only import downwards.
-LAYER_OF = {"storage": 2, "transports": 2, "branch": 2, "cluster": 3, "server": 3, "cli": 4, "testing": 5}
+LAYER_OF = {
+    "storage": 2,
+    "transports": 2,
+    "branch": 2,
+    "cluster": 3,
+    "server": 3,
+    "cli": 4,
+    "testing": 5,
+}
 
 
 def _modules() -> list[Path]:

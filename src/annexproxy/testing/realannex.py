@@ -20,7 +20,7 @@ GIT_ENV = {
 }
 
 
-def test_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def annex_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for git and git-annex in tests: fixed identity, no system config."""
     env = dict(os.environ)
     env.update(GIT_ENV)
@@ -41,7 +41,7 @@ def run(
     proc = subprocess.run(
         args,
         cwd=cwd,
-        env=env or test_env(),
+        env=env or annex_env(),
         input=input,
         capture_output=True,
         timeout=300,
@@ -87,7 +87,7 @@ class AnnexRepo:
         self, *args: str, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run git-annex in this repository."""
-        return run(["git", "annex", *args], self.path, check=check, env=test_env(env))
+        return run(["git", "annex", *args], self.path, check=check, env=annex_env(env))
 
 
 def make_annex_repo(path: Path, description: str, *, bare: bool = False) -> AnnexRepo:

@@ -1,0 +1,282 @@
+"""Serve one `Storage` to one P2P client: the server side of wire.md 2.6, over any stream.
+
+`P2PSession.run` answers requests until the client closes, sends ERROR at the top level,
+or a fatal error happens, and returns the exit status git-annex-shell would (wire.md 3.4).
+It owns the per-connection resources (the held content lock, an upload in progress) and
+is the per-connection supervisor: the one place that catches broadly, reports on stderr
+(through the injected ``report``), answers ERROR where the protocol allows it and closes
+only this connection.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from annexproxy.errors import (
+    AnnexProxyError,
+    ContentLocked,
+    KeyNotPresent,
+    ProtocolError,
+    RemoteProtocolError,
+    StorageError,
+    VerificationFailed,
+)
+from annexproxy.keys import Key
+from annexproxy.p2p import messages as m
+from annexproxy.p2p import versions
+from annexproxy.p2p.connection import ConnectionClosed, P2PConnection, PayloadChunk, PayloadEnd
+from annexproxy.p2p.states import Role, State
+from annexproxy.storage.base import ContentLock, Storage
+from annexproxy.transports.driver import P2PDriver
+from annexproxy.transports.streams import ByteStream
+
+READ_ONLY_ERROR = "this repository is read-only; write access denied"
+APPEND_ONLY_ERROR = "this repository is append-only; removal denied"
+
+
+class AccessMode(enum.Enum):
+    """What a client may change (GIT_ANNEX_SHELL_READONLY / APPENDONLY, wire.md 2.6.7)."""
+
+    READ_WRITE = "read-write"
+    APPEND_ONLY = "append-only"
+    READ_ONLY = "read-only"
+
+
+class _Close(Exception):
+    """Internal: end the session with this exit status."""
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionOptions:
+    """How a session serves: access mode and which extras this transport offers."""
+
+    mode: AccessMode = AccessMode.READ_WRITE
+    # git-annex-shell p2pstdio offers neither (wire.md 2.6.9, 2.6.10).
+    notify_change: bool = False
+    connect: bool = False
+
+
+class P2PSession:
+    """The server side of one P2P connection."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        stream: ByteStream,
+        *,
+        options: SessionOptions | None = None,
+        report: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        """Bind a storage to a stream.
+
+        Args:
+            storage: what is served; its UUID is announced in AUTH-SUCCESS.
+            stream: the client connection.
+            options: access mode and transport extras.
+            report: where diagnostics go (stderr for annexproxy-shell).
+        """
+        self._storage = storage
+        self._driver = P2PDriver(P2PConnection(Role.SERVER), stream)
+        self._options = options or SessionOptions()
+        self._report = report
+        self._lock: ContentLock | None = None
+
+    @property
+    def _conn(self) -> P2PConnection:
+        return self._driver.conn
+
+    async def run(self) -> int:
+        """Serve until the end of the conversation; return the exit status (0 or 1)."""
+        try:
+            await self._driver.send(m.AuthSuccess(uuid=self._storage.uuid))
+            while True:
+                try:
+                    event = await self._driver.next_event()
+                    if isinstance(event, ConnectionClosed):
+                        return 0
+                    await self._handle(event)
+                except RemoteProtocolError as exc:
+                    await self._release_lock_unless_locked()
+                    if exc.fatal:
+                        raise
+                    await self._driver.send(m.Error(text=exc.reply))
+        except _Close as close:
+            if close.message:
+                self._report(close.message)
+            return close.status
+        except (ProtocolError, StorageError) as exc:
+            self._report(f"protocol error: {exc}")
+            return 1
+        except AnnexProxyError as exc:
+            self._report(str(exc))
+            return 1
+        finally:
+            await self._release_lock_unless_locked(force=True)
+
+    async def _release_lock_unless_locked(self, *, force: bool = False) -> None:
+        if self._lock is not None and (force or self._conn.state is not State.LOCKED):
+            lock, self._lock = self._lock, None
+            await lock.release()
+
+    async def _handle(self, event: object) -> None:
+        match event:
+            case m.Version(version=requested):
+                await self._driver.send(m.Version(version=versions.negotiate(requested)))
+            case m.Bypass():
+                pass
+            case m.CheckPresent(key=key):
+                await self._checkpresent(key)
+            case m.LockContent(key=key):
+                await self._lockcontent(key)
+            case m.UnlockContent():
+                await self._release_lock_unless_locked()
+            case m.Remove(key=key):
+                await self._remove(key, None)
+            case m.RemoveBefore(timestamp=timestamp, key=key):
+                await self._remove(key, timestamp)
+            case m.GetTimestamp():
+                await self._driver.send(m.Timestamp(timestamp=self._storage.timestamp()))
+            case m.Get(offset=offset, key=key):
+                await self._get(key, offset)
+            case m.Put(key=key):
+                await self._put(key)
+            case m.Connect(service=service):
+                await self._connect(service)
+            case m.NotifyChange():
+                raise _Close(1, "change notification not available")
+            case m.Error(text=text):
+                self._report(f"client reported an error: {text}")
+                raise _Close(0)
+            case _:
+                # Replies the connection let through (SUCCESS after GET, ...) need nothing.
+                await self._release_lock_unless_locked()
+
+    async def _checkpresent(self, key: Key) -> None:
+        try:
+            present = await self._storage.checkpresent(key)
+        except StorageError as exc:
+            await self._driver.send(m.Error(text=f"cannot check presence of {key}: {exc}"))
+            return
+        await self._driver.send(m.Success() if present else m.Failure())
+
+    async def _lockcontent(self, key: Key) -> None:
+        try:
+            self._lock = await self._storage.lock_content(key)
+        except StorageError as exc:
+            if not isinstance(exc, KeyNotPresent | ContentLocked):
+                self._report(f"cannot lock {key}: {exc}")
+            await self._driver.send(m.Failure())
+            return
+        await self._driver.send(m.Success())
+
+    async def _remove(self, key: Key, before: int | None) -> None:
+        mode = self._options.mode
+        if mode is not AccessMode.READ_WRITE:
+            text = READ_ONLY_ERROR if mode is AccessMode.READ_ONLY else APPEND_ONLY_ERROR
+            await self._driver.send(m.Error(text=text))
+            return
+        try:
+            await self._storage.remove(key, before=before)
+        except StorageError as exc:
+            self._report(f"cannot remove {key}: {exc}")
+            await self._driver.send(m.Failure())
+            return
+        await self._driver.send(m.Success())
+
+    async def _get(self, key: Key, offset: int) -> None:
+        validity = versions.has_validity(self._conn.version)
+        try:
+            async with self._storage.retrieve(key, offset) as source:
+                await self._driver.send(m.Data(length=source.length))
+                if source.path is not None:
+                    await self._driver.send_file(source.path, source.offset, source.length)
+                else:
+                    async for chunk in source.chunks():
+                        await self._driver.send_payload(chunk)
+                unchanged = source.unchanged()
+        except KeyNotPresent:
+            await self._driver.send(m.Data(length=0))
+            unchanged = False
+        except StorageError as exc:
+            if self._conn.sending_payload or self._conn.state is not State.AWAIT_GET_DATA:
+                raise  # a DATA line was sent and cannot be honoured: close
+            self._report(f"cannot send {key}: {exc}")
+            await self._driver.send(m.Data(length=0))
+            unchanged = False
+        if validity:
+            await self._driver.send(m.Valid() if unchanged else m.Invalid())
+
+    async def _put(self, key: Key) -> None:
+        if self._options.mode is AccessMode.READ_ONLY:
+            await self._driver.send(m.Error(text=READ_ONLY_ERROR))
+            return
+        try:
+            present = await self._storage.checkpresent(key)
+        except StorageError as exc:
+            await self._driver.send(m.Error(text=f"cannot check presence of {key}: {exc}"))
+            return
+        if present:
+            await self._driver.send(m.AlreadyHave())
+            return
+        async with self._storage.upload(key) as upload:
+            await self._driver.send(m.PutFrom(offset=upload.offset))
+            event = await self._driver.next_event()
+            if isinstance(event, m.DataPresent):
+                present = await self._storage.checkpresent(key)
+                await self._driver.send(m.Success() if present else m.Failure())
+                return
+            if isinstance(event, m.Error):
+                return  # the client gave up before sending; nothing to answer
+            if isinstance(event, ConnectionClosed):
+                raise _Close(0)
+            assert isinstance(event, m.Data)  # the connection allows nothing else here
+            failure = await self._receive_payload(upload.write)
+            sender_valid = True
+            if versions.has_validity(self._conn.version):
+                validity = await self._driver.next_event()
+                sender_valid = isinstance(validity, m.Valid)
+            try:
+                if failure is not None:
+                    raise failure
+                await upload.commit(sender_valid=sender_valid)
+            except VerificationFailed as exc:
+                self._report(f"verification of content failed: {exc}")
+                await self._driver.send(m.Failure())
+                return
+            except StorageError as exc:
+                self._report(f"cannot store {key}: {exc}")
+                await self._driver.send(m.Failure())
+                return
+        await self._driver.send(m.Success())
+
+    async def _receive_payload(
+        self, write: Callable[[bytes], Awaitable[None]]
+    ) -> StorageError | None:
+        """Read a DATA payload into ``write``; a write failure is returned, not raised.
+
+        The whole payload is always read, so the conversation stays in step.
+        """
+        failure: StorageError | None = None
+        while True:
+            event = await self._driver.next_event()
+            if isinstance(event, PayloadEnd):
+                return failure
+            assert isinstance(event, PayloadChunk)
+            if failure is None:
+                try:
+                    await write(event.data)
+                except StorageError as exc:
+                    failure = exc
+
+    async def _connect(self, service: m.GitService) -> None:
+        if service == "git-receive-pack" and self._options.mode is not AccessMode.READ_WRITE:
+            await self._driver.send(m.Error(text=READ_ONLY_ERROR))
+            raise _Close(0)
+        raise _Close(1, "relaying to git not supported on this connection")

@@ -1,0 +1,106 @@
+"""Byte streams the P2P driver runs over: the protocol, stdio, and an in-memory pair.
+
+A `ByteStream` moves bytes and, where the operating system allows, sends a file region
+without copying it through Python (sendfile). Blocking stdio is served from worker
+threads so the event loop stays free for locks and timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Protocol
+
+from annexproxy.errors import NodeUnavailable
+
+CHUNK = 1 << 20
+
+
+class ByteStream(Protocol):
+    """A bidirectional byte stream."""
+
+    async def receive_some(self, max_bytes: int = CHUNK) -> bytes:
+        """Return some received bytes; ``b""`` at end of stream."""
+        ...
+
+    async def send_all(self, data: bytes) -> None:
+        """Send all of ``data``.
+
+        Raises:
+            NodeUnavailable: the peer went away.
+        """
+        ...
+
+    async def send_file(self, path: Path, offset: int, count: int) -> int:
+        """Send ``count`` bytes of ``path`` from ``offset``; return how many were sent.
+
+        Fewer than ``count`` means the file ended early.
+
+        Raises:
+            NodeUnavailable: the peer went away.
+        """
+        ...
+
+
+def _sendfile_disabled() -> bool:
+    # Kill switch, like aiohttp's AIOHTTP_NOSENDFILE.
+    return bool(os.environ.get("ANNEXPROXY_NOSENDFILE"))
+
+
+class FdStream:
+    """A stream over two blocking file descriptors (stdin/stdout of annexproxy-shell)."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._read_fd = read_fd
+        self._write_fd = write_fd
+
+    async def receive_some(self, max_bytes: int = CHUNK) -> bytes:
+        """Read from the input descriptor in a worker thread."""
+        try:
+            return await asyncio.to_thread(os.read, self._read_fd, max_bytes)
+        except OSError as exc:
+            raise NodeUnavailable(f"reading from the client failed: {exc}") from exc
+
+    async def send_all(self, data: bytes) -> None:
+        """Write everything to the output descriptor."""
+        try:
+            await asyncio.to_thread(self._write_all, data)
+        except OSError as exc:
+            raise NodeUnavailable(f"writing to the client failed: {exc}") from exc
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._write_fd, view)
+            view = view[written:]
+
+    async def send_file(self, path: Path, offset: int, count: int) -> int:
+        """Send a file region with sendfile (chunked read/write fallback)."""
+        try:
+            return await asyncio.to_thread(self._send_file, path, offset, count)
+        except OSError as exc:
+            raise NodeUnavailable(f"sending {path.name} to the client failed: {exc}") from exc
+
+    def _send_file(self, path: Path, offset: int, count: int) -> int:
+        sent = 0
+        with path.open("rb") as src:
+            if not _sendfile_disabled():
+                try:
+                    while sent < count:
+                        n = os.sendfile(self._write_fd, src.fileno(), offset + sent, count - sent)
+                        if n == 0:
+                            return sent
+                        sent += n
+                    return sent
+                except OSError:
+                    if sent:
+                        raise
+            src.seek(offset + sent)
+            while sent < count:
+                chunk = src.read(min(CHUNK, count - sent))
+                if not chunk:
+                    break
+                self._write_all(chunk)
+                sent += len(chunk)
+        return sent
