@@ -7,8 +7,11 @@ way. Runs subprocesses; never imported by the library itself.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
-from dataclasses import dataclass
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 GIT_ENV = {
@@ -68,6 +71,7 @@ class AnnexRepo:
     path: Path
     uuid: str
     bare: bool
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def gitdir(self) -> Path:
@@ -81,13 +85,18 @@ class AnnexRepo:
 
     def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run git in this repository."""
-        return run(["git", *args], self.path, check=check)
+        return run(["git", *args], self.path, check=check, env=annex_env(dict(self.env)))
 
     def annex(
         self, *args: str, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run git-annex in this repository."""
-        return run(["git", "annex", *args], self.path, check=check, env=annex_env(env))
+        return run(
+            ["git", "annex", *args],
+            self.path,
+            check=check,
+            env=annex_env({**self.env, **(env or {})}),
+        )
 
 
 def make_annex_repo(path: Path, description: str, *, bare: bool = False) -> AnnexRepo:
@@ -107,3 +116,44 @@ def add_file(repo: AnnexRepo, name: str, content: bytes) -> str:
     repo.annex("add", "--quiet", name)
     repo.git("commit", "-q", "-m", f"add {name}")
     return repo.annex("lookupkey", name).stdout.strip()
+
+
+def fakessh_env() -> dict[str, str]:
+    """Environment that makes git and git-annex use the local ssh stand-in."""
+    return {
+        "GIT_ANNEX_USE_GIT_SSH": "1",
+        "GIT_SSH_COMMAND": f"{sys.executable} -m annexproxy.testing.fakessh",
+    }
+
+
+def shell_program(name: str = "annexproxy-shell") -> str:
+    """Absolute path of an installed server program (next to this Python, or on PATH)."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} is not installed; run pip install -e .")
+    return found
+
+
+def make_ssh_client(
+    server: AnnexRepo, path: Path, description: str, *, shell: str | None = None
+) -> AnnexRepo:
+    """Clone ``server`` over the ssh stand-in as remote ``origin`` and init git-annex.
+
+    ``shell`` is the program the client runs on the "remote" side (``remote.origin.annex-
+    shell``); by default annexproxy-shell. Give "git-annex-shell" to talk to git-annex's.
+    """
+    env = fakessh_env()
+    run(
+        ["git", "clone", "-q", f"fakehost:{server.path}", str(path)],
+        path.parent,
+        env=annex_env(env),
+    )
+    client = AnnexRepo(path=path, uuid="", bare=False, env=env)
+    client.git("config", "annex.sshcaching", "false")
+    client.git("config", "remote.origin.annex-shell", shell or shell_program())
+    client.annex("init", "-q", description)
+    uuid = client.git("config", "annex.uuid").stdout.strip()
+    return AnnexRepo(path=path, uuid=uuid, bare=False, env=env)

@@ -1,0 +1,46 @@
+"""A local stand-in for ssh: ``fakessh [ssh options] HOST COMMAND...`` runs COMMAND here.
+
+Used as ``GIT_SSH_COMMAND`` (with ``GIT_ANNEX_USE_GIT_SSH=1``) so that git and git-annex
+reach "remote" repositories over what they believe is ssh, and the remote end runs
+``annexproxy-shell`` (or ``git-annex-shell``) exactly as sshd would, through ``sh -c``.
+When ``FAKESSH_LOG`` names a file, each invocation's command line is appended to it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# ssh options that take a value (from ssh(1)).
+_WITH_VALUE = set("BbcDEeFIiJLlmOoPpQRSWw")
+
+
+def remote_command(argv: list[str]) -> str:
+    """Return the command an ``ssh`` invocation would run on the remote host."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        opt = argv[i]
+        i += 1
+        # "-p 22" takes the next word; "-p22" and flag groups like "-nT" do not.
+        if len(opt) == 2 and opt[1] in _WITH_VALUE:
+            i += 1
+    if i < len(argv) and argv[i] == "--":
+        i += 1
+    words = argv[i + 1 :]  # skip the host
+    if not words:
+        raise SystemExit("fakessh: no command given (interactive logins are not supported)")
+    return " ".join(words)
+
+
+def main() -> None:
+    """Run the remote command locally, replacing this process."""
+    command = remote_command(sys.argv[1:])
+    log = os.environ.get("FAKESSH_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(command + "\n")
+    os.execvp("sh", ["sh", "-c", command])
+
+
+if __name__ == "__main__":
+    main()
