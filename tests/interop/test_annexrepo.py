@@ -326,3 +326,72 @@ def test_remove_cleans_up_like_git_annex(repo: AnnexRepo) -> None:
 
 def run_value(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def test_upload_waits_for_another_process_holding_the_download_lock(repo: AnnexRepo) -> None:
+    storage = AnnexRepoStorage.open(repo.path)
+    data = content(4000, seed=19)
+    key = key_of(data)
+    lock_path = storage.layout.download_lock_path(key)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)\n"
+            "fcntl.lockf(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.readline()\n",
+            str(lock_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert holder.stdout is not None
+    assert holder.stdin is not None
+    assert holder.stdout.readline() == b"locked\n"
+    entered = asyncio.Event()
+
+    async def body() -> None:
+        async def upload() -> None:
+            async with storage.upload(key) as up:
+                entered.set()
+                await up.write(data)
+                await up.commit(sender_valid=True)
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(upload())
+            for _ in range(50):
+                await asyncio.sleep(0)
+            assert not entered.is_set()
+            assert holder.stdin is not None
+            holder.stdin.write(b"go\n")
+            holder.stdin.flush()
+        assert entered.is_set()
+
+    try:
+        run(body())
+    finally:
+        holder.stdin.close()
+        holder.stdout.close()
+        holder.wait()
+    _fsck_ok(repo, key)
+
+
+def test_awkward_key_names(repo: AnnexRepo) -> None:
+    storage = AnnexRepoStorage.open(repo.path)
+    key = Key.parse("WORM-s5-m1700000000--a%b&c:d_e")
+    run(_store_discard_key(storage, b"hello", key))
+    obj = storage.find_object(key)
+    assert obj is not None
+    assert obj.name == "WORM-s5-m1700000000--a&sb&ac&cd_e"
+    assert _contentlocation(repo, key) == obj.resolve()
+    assert run_value(read_all(storage, key)) == b"hello"
+    out = _dropkey(repo, key)
+    assert out.returncode == 0, out
+    assert not run_value(storage.checkpresent(key))
+
+
+async def _store_discard_key(storage: Storage, data: bytes, key: Key) -> None:
+    await store(storage, data, key)
