@@ -112,7 +112,7 @@ class Key:
     @property
     def has_extension(self) -> bool:
         """True for ``...E`` varieties (SHA256E, MD5E, ...), whose name keeps the extension."""
-        return self.variety.endswith("E") and self.variety not in ("WORM",)
+        return self.variety.endswith("E") and self.variety not in ("WORM", "GITBUNDLE")
 
     @property
     def extension(self) -> str:

@@ -195,3 +195,19 @@ def test_auth_before_anything_on_network_transports() -> None:
     assert isinstance(conn.next_event(), m.Auth)
     conn.send(m.AuthSuccess(uuid=U))
     assert conn.state is State.IDLE
+
+
+def test_bad_validity_line_is_a_remark_and_the_put_goes_on() -> None:
+    # Observed with git-annex 10.20261026: after DATA, "SUCCESS" instead of VALID/INVALID
+    # gets "ERROR expected VALID or INVALID" and the upload is still verified and answered.
+    conn = server()
+    conn.receive_data(b"PUT  " + KEYB + b"\n")
+    conn.next_event()
+    conn.send(m.PutFrom(offset=0))
+    conn.receive_data(b"DATA 0\n")
+    assert events(conn) == [m.Data(length=0), PayloadEnd()]
+    assert reply_to(conn, b"SUCCESS\n") == "expected VALID or INVALID"
+    conn.send(m.Error(text="expected VALID or INVALID"))
+    assert conn.state is State.AWAIT_PUT_RESULT
+    conn.send(m.Failure())
+    assert conn.state is State.IDLE

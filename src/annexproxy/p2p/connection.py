@@ -20,6 +20,7 @@ from annexproxy.p2p import messages as m
 from annexproxy.p2p import versions
 from annexproxy.p2p.buffer import ReceiveBuffer
 from annexproxy.p2p.states import (
+    AFTER_MISTAKE,
     EXPECTED_REPLY,
     EXPECTED_REPLY_V0,
     NO_VALIDITY_AFTER_DATA,
@@ -79,6 +80,7 @@ class P2PConnection:
         self._recv_remaining = 0
         self._recv_in_payload = False
         self._send_remaining = 0
+        self._remark_due = False
 
     @property
     def state(self) -> State:
@@ -147,7 +149,11 @@ class P2PConnection:
             self._recv_remaining -= len(chunk)
             return PayloadChunk(chunk)
         if self._eof:
-            self._state = State.CLOSED
+            # A server cut off mid-upload may still say FAILURE before closing, as
+            # git-annex does (trace 02 connection A); nothing else can follow.
+            uploading = self._state in (State.PUT_VALIDITY, State.AWAIT_PUT_RESULT)
+            receiving_upload = uploading and self.our_role is Role.SERVER
+            self._state = State.AWAIT_PUT_RESULT if receiving_upload else State.CLOSED
             raise RemoteProtocolError(
                 f"connection closed with {self._recv_remaining} bytes of DATA still due",
                 fatal=True,
@@ -163,7 +169,9 @@ class P2PConnection:
         if sender is Role.CLIENT and state in EXPECTED_REPLY:
             table = EXPECTED_REPLY if versions.has_plus(self._version) else EXPECTED_REPLY_V0
             reply = table.get(state, EXPECTED_REPLY[state])
-            self._state = State.IDLE
+            self._state = AFTER_MISTAKE.get(state, State.IDLE)
+            # The ERROR we now send is a remark; the operation goes on (AFTER_MISTAKE).
+            self._remark_due = state in AFTER_MISTAKE
         elif sender is Role.CLIENT and state in (State.IDLE, State.START):
             reply = UNEXPECTED_COMMAND if parsed else exc.reply
         else:
@@ -220,6 +228,9 @@ class P2PConnection:
             RemoteProtocolError: the message is not allowed (the state has been reset).
         """
         kind = type(msg)
+        if self._remark_due and sender is self.our_role and kind is m.Error:
+            self._remark_due = False
+            return
         target = allowed(self._state, sender, kind)
         if target is not None and not self._version_allows(msg):
             target = None

@@ -128,6 +128,9 @@ EXPECTED_REPLY = {
     State.AWAIT_GET_ACK: "expected SUCCESS or SUCCESS-PLUS or FAILURE or FAILURE-PLUS",
 }
 EXPECTED_REPLY_V0 = {State.AWAIT_GET_ACK: "expected SUCCESS or FAILURE"}
+# Where such a mistake leads (IDLE unless listed). git-annex treats a bad validity line
+# after an upload as INVALID: it still verifies and answers the PUT (observed, 10.20261026).
+AFTER_MISTAKE = {State.PUT_VALIDITY: State.AWAIT_PUT_RESULT}
 
 
 def allowed(state: State, sender: Role, kind: type) -> State | None:

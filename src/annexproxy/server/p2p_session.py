@@ -10,6 +10,7 @@ only this connection.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -237,11 +238,17 @@ class P2PSession:
             if isinstance(event, ConnectionClosed):
                 raise _Close(0)
             assert isinstance(event, m.Data)  # the connection allows nothing else here
-            failure = await self._receive_payload(upload.write)
+            try:
+                failure = await self._receive_payload(upload.write)
+            except RemoteProtocolError as exc:
+                if exc.fatal and self._conn.state is State.AWAIT_PUT_RESULT:
+                    await self._send_quietly(m.Failure())
+                raise
             sender_valid = True
             if versions.has_validity(self._conn.version):
-                validity = await self._driver.next_event()
-                sender_valid = isinstance(validity, m.Valid)
+                sender_valid = await self._receive_validity()
+                if self._conn.state is not State.AWAIT_PUT_RESULT:
+                    return  # the client sent ERROR: it gave up, and expects no answer
             try:
                 if failure is not None:
                     raise failure
@@ -255,6 +262,21 @@ class P2PSession:
                 await self._driver.send(m.Failure())
                 return
         await self._driver.send(m.Success())
+
+    async def _receive_validity(self) -> bool:
+        """Read VALID or INVALID after an upload; anything else counts as INVALID."""
+        try:
+            return isinstance(await self._driver.next_event(), m.Valid)
+        except RemoteProtocolError as exc:
+            if exc.fatal:
+                raise
+            await self._driver.send(m.Error(text=exc.reply))
+            return False
+
+    async def _send_quietly(self, msg: m.Message) -> None:
+        """Send a last message to a client that may already be gone."""
+        with contextlib.suppress(StorageError):
+            await self._driver.send(msg)
 
     async def _receive_payload(
         self, write: Callable[[bytes], Awaitable[None]]
