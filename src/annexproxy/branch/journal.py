@@ -1,0 +1,328 @@
+"""The git-annex journal: read branch files as git-annex sees them, change them under its lock.
+
+Owns ``<annexdir>/journal/`` and the locking discipline git-annex uses for it
+(branch.md sections 11 and 13 A, example 09 C):
+
+* reading a branch file: the journal file wins over the branch blob; an interrupted
+  append (trailing bytes after the last LF) is dropped, as git-annex drops it;
+* changing one: take the exclusive fcntl (POSIX record) lock on
+  ``<annexdir>/journal.lck`` (blocking), read the current content (journal file, else
+  branch blob), compute the new content, write it to a temporary file in
+  ``<annexdir>/othertmp/`` and rename it over the journal file, then unlock.
+
+While a temporary file exists in ``othertmp/`` a *shared* lock on
+``<annexdir>/othertmp.lck`` is held: every git-annex process, when it ends, takes that
+lock exclusively if it can and deletes the whole ``othertmp`` directory
+(``Annex/Tmp.hs``), which would otherwise pull the file from under us.
+
+This module does I/O but no log formatting: what to write comes from the pure
+``branch.logs`` modules. It never commits the journal and never touches git-annex's
+index; committing, merging and the other logs come in later modules.
+
+POSIX record locks belong to a process, not to a thread, and closing *any* descriptor
+of the lock file drops them. So changes from threads of this process are serialised by
+a per-lock-file `threading.Lock` before the fcntl lock is taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from annexproxy.branch.git_plumbing import GitPlumbing, RepoSettings, SharedRepository
+from annexproxy.branch.logs.presence import PresenceStatus, change_presence
+from annexproxy.branch.logs.timestamps import Timestamp
+from annexproxy.branch.paths import journal_name, location_log_path
+from annexproxy.errors import LogFormatError, RepositoryError
+from annexproxy.keys import Key
+from annexproxy.uuids import is_cluster_uuid, parse_uuid
+
+JOURNAL_DIR = "journal"
+JOURNAL_LOCK = "journal.lck"
+OTHERTMP_DIR = "othertmp"
+OTHERTMP_LOCK = "othertmp.lck"
+VECTOR_CLOCK_ENV = "GIT_ANNEX_VECTOR_CLOCK"
+
+_PROCESS_LOCKS: dict[str, threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+# Modes git-annex adds for core.sharedRepository (Annex/Perms.hs setAnnexPerm').
+_SHARED_FILE_MODES = {
+    SharedRepository.GROUP: stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IWGRP,
+    SharedRepository.ALL: stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IWGRP | stat.S_IROTH,
+}
+_SHARED_DIR_EXTRA = {
+    SharedRepository.GROUP: stat.S_IXUSR | stat.S_IXGRP,
+    SharedRepository.ALL: stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH,
+}
+
+
+def vector_clock(environ: Mapping[str, str] | None = None) -> Timestamp:
+    """The clock git-annex would use for a new log line right now.
+
+    ``GIT_ANNEX_VECTOR_CLOCK`` replaces the real clock when set and parseable (git-annex
+    ignores an unparseable value); otherwise the current time in whole seconds.
+
+    Args:
+        environ: the environment to consult; the process environment by default.
+    """
+    value = (os.environ if environ is None else environ).get(VECTOR_CLOCK_ENV)
+    if value is not None:
+        with suppress(LogFormatError):
+            return Timestamp.parse(value)
+    return Timestamp.from_seconds(int(time.time()))
+
+
+def discard_incomplete_append(content: bytes) -> bytes:
+    """Drop bytes after the last LF, as git-annex does when reading a journal file.
+
+    An interrupted append (``annex.alwayscompact=false``) can leave a partial last line.
+    """
+    if not content or content.endswith(b"\n"):
+        return content
+    return content[: content.rfind(b"\n") + 1]
+
+
+def _process_lock(path: Path) -> threading.Lock:
+    key = os.path.realpath(path)
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(key, threading.Lock())
+
+
+@contextmanager
+def _os_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise RepositoryError(f"{what}: {exc}") from exc
+
+
+class Journal:
+    """The journal of one git-annex repository."""
+
+    def __init__(
+        self,
+        annexdir: Path,
+        plumbing: GitPlumbing,
+        *,
+        clock: Callable[[], Timestamp] = vector_clock,
+    ) -> None:
+        """Use the journal in ``annexdir`` with branch content read through ``plumbing``.
+
+        Args:
+            annexdir: ``<gitdir>/annex`` of the repository (see `GitPlumbing.annexdir`).
+            plumbing: the open repository; it stays owned by the caller.
+            clock: where ``now`` comes from when a change does not give it.
+
+        Raises:
+            RepositoryError: the repository config cannot be read.
+        """
+        self.annexdir = Path(annexdir)
+        self._plumbing = plumbing
+        self._clock = clock
+        self._settings: RepoSettings = plumbing.read_settings()
+
+    @property
+    def journal_dir(self) -> Path:
+        """``<annexdir>/journal``."""
+        return self.annexdir / JOURNAL_DIR
+
+    @property
+    def settings(self) -> RepoSettings:
+        """The repository settings read when the journal was opened."""
+        return self._settings
+
+    def read(self, path: str) -> bytes | None:
+        """Read a branch file as git-annex sees it: journal file if any, else the branch.
+
+        Reads take no lock (git-annex's do not either): journal files are replaced by
+        rename, so a reader sees the old or the new content, never a mix.
+
+        Args:
+            path: ``/``-separated branch path, e.g. from `location_log_path`.
+
+        Returns:
+            The content, or None when neither the journal nor the branch has the file.
+
+        Raises:
+            LogFormatError: ``path`` is not a possible branch path.
+            RepositoryError: the journal file or the branch cannot be read.
+        """
+        name = journal_name(path)
+        with _os_errors(f"cannot read journal file {name} in {self.journal_dir}"):
+            try:
+                content = (self.journal_dir / name).read_bytes()
+            except FileNotFoundError:
+                return self._plumbing.read_branch_file(path)
+        return discard_incomplete_append(content)
+
+    def modify(self, path: str, change: Callable[[bytes], bytes | None]) -> bool:
+        """Change one branch file through the journal, under the journal lock.
+
+        Blocks until the lock is free; from asyncio, call it in a worker thread.
+
+        Args:
+            path: ``/``-separated branch path.
+            change: given the current content (``b""`` when there is none), returns the
+                complete new content, or None to leave the file alone. It runs with the
+                lock held, so it must be quick and must not touch the journal.
+
+        Returns:
+            True when a new journal file was written.
+
+        Raises:
+            LogFormatError: ``path`` is not a possible branch path.
+            RepositoryError: the repository uses ``annex.pidlock`` (its locks are not
+                fcntl locks), or a file could not be read or written.
+        """
+        name = journal_name(path)
+        with self._locked():
+            current = self.read(path)
+            new = change(b"" if current is None else current)
+            if new is None:
+                return False
+            self._write(name, new)
+            return True
+
+    def record_presence(
+        self,
+        key: Key,
+        uuid: str,
+        present: bool,
+        now: Timestamp | int | None = None,
+    ) -> bool:
+        """Record in the location log of ``key`` that ``uuid`` has it, or not.
+
+        Writes exactly what git-annex's ``logChange`` writes: a compacted, sorted file
+        with the advance rule applied, or nothing when the status is already in effect.
+        Like git-annex, a cluster UUID is never written (its presence is derived).
+
+        Args:
+            key: the key.
+            uuid: the repository UUID.
+            present: True for present (``1``), False for not present (``0``).
+            now: the clock for the new line; by default `vector_clock`
+                (``GIT_ANNEX_VECTOR_CLOCK`` or the current whole second).
+
+        Returns:
+            True when the journal was changed.
+
+        Raises:
+            UUIDFormatError: ``uuid`` is not a UUID.
+            RepositoryError: ``uuid`` is private to this repository (it would belong in
+                ``journal-private/``, not supported yet), or as for `modify`.
+        """
+        repo_uuid = parse_uuid(uuid)
+        if is_cluster_uuid(repo_uuid):
+            return False
+        if repo_uuid in self._settings.private_uuids:
+            raise RepositoryError(
+                f"{repo_uuid} is a private repository; its location changes go to "
+                "journal-private/, which annexproxy cannot write yet"
+            )
+        if now is None:
+            clock = self._clock()
+        else:
+            clock = now if isinstance(now, Timestamp) else Timestamp.from_seconds(now)
+        status = PresenceStatus.PRESENT if present else PresenceStatus.MISSING
+        path = location_log_path(key, branchhash1=self._settings.branchhash1)
+        return self.modify(path, lambda content: change_presence(content, repo_uuid, status, clock))
+
+    async def arecord_presence(
+        self,
+        key: Key,
+        uuid: str,
+        present: bool,
+        now: Timestamp | int | None = None,
+    ) -> bool:
+        """`record_presence` in a worker thread, so waiting for the lock never blocks a loop.
+
+        Cancelling the awaiting task does not stop a change already started.
+
+        Raises:
+            UUIDFormatError: as for `record_presence`.
+            RepositoryError: as for `record_presence`.
+        """
+        return await asyncio.to_thread(self.record_presence, key, uuid, present, now)
+
+    # --- locking and writing ------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self._settings.pidlock:
+            raise RepositoryError(
+                f"{self.annexdir.parent} sets annex.pidlock; annexproxy cannot share its "
+                "journal lock. Unset annex.pidlock or write through a sibling ref."
+            )
+        lockfile = self.annexdir / JOURNAL_LOCK
+        with _process_lock(lockfile), self._fcntl_lock(lockfile, exclusive=True):
+            yield
+
+    @contextmanager
+    def _fcntl_lock(self, lockfile: Path, *, exclusive: bool) -> Iterator[None]:
+        self._require_annexdir()
+        flags = (os.O_RDWR if exclusive else os.O_RDONLY) | os.O_CREAT
+        with _os_errors(f"cannot open lock file {lockfile}"):
+            fd = os.open(lockfile, flags, 0o666)
+        try:
+            self._share(lockfile, is_dir=False)
+            with _os_errors(f"cannot lock {lockfile}"):
+                fcntl.lockf(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # also releases the record lock
+
+    def _write(self, name: str, content: bytes) -> None:
+        tmpdir = self.annexdir / OTHERTMP_DIR
+        with self._fcntl_lock(self.annexdir / OTHERTMP_LOCK, exclusive=False):
+            self._ensure_dir(tmpdir)
+            tmp = tmpdir / f"annexproxy-{secrets.token_hex(8)}"
+            with _os_errors(f"cannot write journal file {name} in {self.journal_dir}"):
+                try:
+                    # mode 0666 minus the umask, like git-annex's own temporary file.
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                    with open(fd, "wb") as out:
+                        out.write(content)
+                    self._share(tmp, is_dir=False)
+                    self._ensure_dir(self.journal_dir)
+                    os.replace(tmp, self.journal_dir / name)
+                except BaseException:
+                    with suppress(OSError):
+                        os.unlink(tmp)
+                    raise
+
+    def _require_annexdir(self) -> None:
+        if not self.annexdir.is_dir():
+            raise RepositoryError(
+                f"{self.annexdir} does not exist: not a git-annex repository, or not "
+                "initialised (run `git annex init` there)"
+            )
+
+    def _ensure_dir(self, path: Path) -> None:
+        if path.is_dir():
+            return
+        with _os_errors(f"cannot create {path}"):
+            try:
+                os.mkdir(path)  # mode 0777 minus the umask, as git-annex
+            except FileExistsError:
+                return
+        self._share(path, is_dir=True)
+
+    def _share(self, path: Path, *, is_dir: bool) -> None:
+        """Add the modes core.sharedRepository asks for; best effort, like git-annex."""
+        shared = self._settings.shared
+        if shared is SharedRepository.UNSHARED:
+            return
+        wanted = _SHARED_FILE_MODES[shared] | (_SHARED_DIR_EXTRA[shared] if is_dir else 0)
+        with suppress(OSError):
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode | wanted != mode:
+                os.chmod(path, mode | wanted)

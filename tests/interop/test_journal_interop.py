@@ -1,0 +1,302 @@
+"""Our journal writes against real git-annex: visibility, byte identity, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from annexproxy.branch.git_plumbing import GitPlumbing
+from annexproxy.branch.journal import Journal
+from annexproxy.branch.logs.presence import present_infos
+from annexproxy.branch.logs.timestamps import Timestamp
+from annexproxy.branch.paths import journal_name, location_log_path
+from annexproxy.keys import Key
+from annexproxy.testing.realannex import AnnexRepo, annex_env, run
+
+pytestmark = pytest.mark.interop
+
+KEY = Key.parse("SHA256E-s3--98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4")
+KEY2 = Key.parse(
+    "SHA256E-s12--a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447.txt"
+)
+U1 = "11111111-2222-3333-4444-555555555555"
+U2 = "22222222-2222-3333-4444-555555555555"
+U3 = "33333333-2222-3333-4444-555555555555"
+U4 = "44444444-2222-3333-4444-555555555555"
+F = "f0000000-2222-3333-4444-555555555555"
+A = "a0000000-2222-3333-4444-555555555555"
+NEW = "b0000000-2222-3333-4444-555555555555"
+
+MakeRepo = Callable[..., AnnexRepo]
+
+
+@pytest.fixture
+def journal_of() -> Iterator[Callable[[AnnexRepo], Journal]]:
+    opened: list[GitPlumbing] = []
+
+    def open_journal(repo: AnnexRepo) -> Journal:
+        plumbing = GitPlumbing(repo.path)
+        opened.append(plumbing)
+        return Journal(plumbing.annexdir, plumbing)
+
+    yield open_journal
+    for plumbing in opened:
+        plumbing.close()
+
+
+def whereis(repo: AnnexRepo, key: Key) -> str:
+    return repo.annex("whereis", f"--key={key}", check=False).stdout
+
+
+def setpresentkey(repo: AnnexRepo, key: Key, uuid: str, present: bool, clock: str) -> None:
+    run(
+        ["git", "annex", "setpresentkey", str(key), uuid, "1" if present else "0"],
+        repo.path,
+        env=annex_env({"GIT_ANNEX_VECTOR_CLOCK": clock}),
+    )
+
+
+def journal_files(repo: AnnexRepo) -> dict[str, bytes]:
+    directory = repo.annexdir / "journal"
+    if not directory.is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def commit_branch_file(repo: AnnexRepo, path: str, content: bytes) -> None:
+    """Commit a file to refs/heads/git-annex with plumbing (as in examples/08)."""
+    env = annex_env({"GIT_INDEX_FILE": str(repo.gitdir / "test-branch-index")})
+    blob = run(["git", "hash-object", "-w", "--stdin"], repo.path, input=content).stdout.strip()
+    run(["git", "read-tree", "refs/heads/git-annex"], repo.path, env=env)
+    run(
+        ["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], repo.path, env=env
+    )
+    tree = run(["git", "write-tree"], repo.path, env=env).stdout.strip()
+    old = repo.git("rev-parse", "refs/heads/git-annex").stdout.strip()
+    new = repo.git("commit-tree", tree, "-p", old, "-m", "merged file").stdout.strip()
+    repo.git("update-ref", "refs/heads/git-annex", new, old)
+
+
+def branch_blob(repo: AnnexRepo, path: str) -> bytes:
+    proc = subprocess.run(
+        ["git", "cat-file", "blob", f"refs/heads/git-annex:{path}"],
+        cwd=repo.path,
+        env=annex_env(),
+        capture_output=True,
+        check=True,
+    )
+    return proc.stdout
+
+
+# --- (1) git-annex reads what we record ---------------------------------------------------
+
+
+def test_whereis_sees_our_records(
+    annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal]
+) -> None:
+    repo = annex_repo_factory("r")
+    journal = journal_of(repo)
+    assert journal.record_presence(KEY, U1, True)
+    assert journal.record_presence(KEY, repo.uuid, True)
+    assert not journal.record_presence(KEY, U1, True)  # already in effect
+    out = whereis(repo, KEY)
+    assert "(2 copies)" in out
+    assert U1 in out
+    assert repo.uuid in out
+    # whereis committed the journal; the next change starts from the branch blob.
+    assert journal_files(repo) == {}
+    assert journal.record_presence(KEY, U1, False)
+    out = whereis(repo, KEY)
+    assert U1 not in out
+    assert "(1 copy)" in out
+
+
+def test_bare_repository_and_async_entry_point(
+    annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal]
+) -> None:
+    repo = annex_repo_factory("bare", bare=True)
+    journal = journal_of(repo)
+
+    async def record_many() -> list[bool]:
+        uuids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(8)]
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(journal.arecord_presence(KEY, u, True)) for u in uuids]
+        return [task.result() for task in tasks]
+
+    assert asyncio.run(record_many()) == [True] * 8
+    assert "(8 copies)" in whereis(repo, KEY)
+
+
+# --- (2) byte identity with git-annex's own writes ----------------------------------------
+
+# (key, uuid, present, GIT_ANNEX_VECTOR_CLOCK)
+SEQUENCE = [
+    (KEY, U1, True, "1000"),
+    (KEY, U2, True, "1000"),  # another info: no advance
+    (KEY, U1, False, "1000"),  # prev == now: 1001s
+    (KEY, U1, False, "2000"),  # status already in effect: nothing written
+    (KEY, U2, False, "500"),  # prev > now: 1001s
+    (KEY, U3, True, "1500.250"),  # fractional clock: 1500.25s
+    (KEY, U4, True, "-0.5"),  # git-annex reads "-0.5" as 0.5
+    (KEY, U1, True, "0001"),  # leading zeros; advance to 1002s
+    # KEY2 starts from a merged, uncompacted, unsorted branch file (see below).
+    (KEY2, NEW, True, "1750000000"),  # compaction of every other info
+    (KEY2, F, False, "1750000000"),  # F present by the tie rule: now written absent
+    (KEY2, A, True, "1700000000"),  # A absent by the tie rule; advance to 1700000002s
+    (KEY2, A, True, "1800000000"),  # no change
+]
+
+MERGED_KEY2 = (
+    f"1700000000s 1 {F}\n"
+    f"1700000000s 0 {F}\n"
+    f"1600000000s 1 {U2}\n"
+    f"1700000001s 0 {A}\n"
+    f"1700000001s 1 {A}\n"
+    f"1500000000s 1 {U1}\n"
+    f"1500000000s 0 {U1}\n"
+).encode()
+
+
+def test_journal_bytes_identical_to_git_annex(
+    annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal]
+) -> None:
+    theirs = annex_repo_factory("theirs")
+    ours = annex_repo_factory("ours")
+    theirs.git("config", "annex.alwayscommit", "false")  # keep git-annex's writes in the journal
+    path2 = location_log_path(KEY2)
+    for repo in (theirs, ours):
+        commit_branch_file(repo, path2, MERGED_KEY2)
+    journal = journal_of(ours)
+    for key, uuid, present, clock in SEQUENCE:
+        setpresentkey(theirs, key, uuid, present, clock)
+        journal.record_presence(key, uuid, present, now=Timestamp.parse(clock))
+        assert journal_files(ours) == journal_files(theirs), (uuid, present, clock)
+    assert (
+        journal_files(ours)[journal_name(path2)]
+        == (
+            f"1500000000s 1 {U1}\n"
+            f"1600000000s 1 {U2}\n"
+            f"1700000002s 1 {A}\n"
+            f"1750000000s 1 {NEW}\n"
+            f"1750000000s 0 {F}\n"
+        ).encode()
+    )
+    # Our journal reads back the same through git-annex's reader, and git-annex commits
+    # it to the same blobs.
+    for repo in (theirs, ours):
+        repo.annex("merge")
+        assert journal_files(repo) == {}
+    for key in (KEY, KEY2):
+        path = location_log_path(key)
+        assert branch_blob(ours, path) == branch_blob(theirs, path)
+        assert journal.read(path) == branch_blob(ours, path)
+
+
+# --- (3) concurrency with git-annex -------------------------------------------------------
+
+BATCH_LINES = 150
+ONE_SHOT_RUNS = 4
+MAX_OURS = 600
+
+
+def _theirs_uuid(i: int) -> str:
+    return f"{i:08d}-aaaa-4000-8000-000000000000"
+
+
+def _ours_uuid(i: int) -> str:
+    return f"{i:08d}-bbbb-4000-8000-000000000000"
+
+
+def _drive_git_annex(repo: AnnexRepo, errors: list[BaseException], done: threading.Event) -> None:
+    """Write BATCH_LINES changes through one batch process, then a few one-shot runs."""
+    try:
+        proc = subprocess.Popen(
+            ["git", "annex", "setpresentkey", "--batch"],
+            cwd=repo.path,
+            env=annex_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        for i in range(BATCH_LINES):
+            proc.stdin.write(f"{KEY} {_theirs_uuid(i)} 1\n".encode())
+            proc.stdin.flush()
+            reply = proc.stdout.readline()  # the change is in the journal once it answers
+            assert reply.rstrip().endswith(b" ok"), reply
+        proc.stdin.close()
+        assert proc.wait(timeout=120) == 0
+        proc.stdout.close()
+        for i in range(BATCH_LINES, BATCH_LINES + ONE_SHOT_RUNS):
+            # Each one-shot run also commits the journal when it ends.
+            run(["git", "annex", "setpresentkey", str(KEY), _theirs_uuid(i), "1"], repo.path)
+    except BaseException as exc:
+        errors.append(exc)
+    finally:
+        done.set()
+
+
+def test_concurrent_writers_lose_no_change(
+    annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal]
+) -> None:
+    repo = annex_repo_factory("r")
+    journal = journal_of(repo)
+    errors: list[BaseException] = []
+    done = threading.Event()
+    driver = threading.Thread(target=_drive_git_annex, args=(repo, errors, done))
+    driver.start()
+    written = 0
+    try:
+        while not done.is_set() and written < MAX_OURS:
+            assert journal.record_presence(KEY, _ours_uuid(written), True)
+            written += 1
+    finally:
+        driver.join()
+    assert errors == []
+    expected = {_theirs_uuid(i) for i in range(BATCH_LINES + ONE_SHOT_RUNS)}
+    expected |= {_ours_uuid(i) for i in range(written)}
+    content = journal.read(location_log_path(KEY))
+    assert content is not None
+    assert {info.decode() for info in present_infos(content)} == expected
+    match = re.search(r"\((\d+) copies\)", whereis(repo, KEY))
+    assert match is not None
+    assert int(match.group(1)) == len(expected)
+    assert written > 0
+
+
+def test_journal_file_written_by_us_is_where_git_annex_looks(
+    annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal]
+) -> None:
+    repo = annex_repo_factory("r")
+    repo.git("config", "annex.alwayscommit", "false")
+    journal = journal_of(repo)
+    setpresentkey(repo, KEY, U1, True, "1000")
+    names = set(journal_files(repo))
+    journal.record_presence(KEY, U2, True, now=1000)
+    assert set(journal_files(repo)) == names == {journal_name(location_log_path(KEY))}
+    tmp = Path(repo.annexdir / "othertmp")
+    assert not tmp.exists() or list(tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("shared", ["group", "all", "false"])
+def test_permissions_match_git_annex(
+    annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal], shared: str
+) -> None:
+    theirs = annex_repo_factory("theirs")
+    ours = annex_repo_factory("ours")
+    for repo in (theirs, ours):
+        repo.git("config", "core.sharedRepository", shared)
+        repo.git("config", "annex.alwayscommit", "false")
+    setpresentkey(theirs, KEY, U1, True, "1000")
+    journal_of(ours).record_presence(KEY, U1, True, now=1000)
+    name = journal_name(location_log_path(KEY))
+    for relative in ("journal", f"journal/{name}", "journal.lck", "othertmp.lck"):
+        mode_ours = (ours.annexdir / relative).stat().st_mode
+        mode_theirs = (theirs.annexdir / relative).stat().st_mode
+        assert oct(mode_ours) == oct(mode_theirs), relative
