@@ -227,6 +227,10 @@ class P2PSession:
             await self._driver.send(m.AlreadyHave())
             return
         async with self._storage.upload(key) as upload:
+            # Another upload of this key may have finished while we waited for it.
+            if await self._storage.checkpresent(key):
+                await self._driver.send(m.AlreadyHave())
+                return
             await self._driver.send(m.PutFrom(offset=upload.offset))
             event = await self._driver.next_event()
             if isinstance(event, m.DataPresent):
