@@ -45,7 +45,8 @@ class Server:
         return self.proc.stdout.readline().decode().rstrip("\n")
 
     def finish(self) -> tuple[int, str]:
-        assert self.proc.stdin is not None and self.proc.stderr is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stderr is not None
         if not self.proc.stdin.closed:
             self.proc.stdin.close()
         status = self.proc.wait(timeout=30)

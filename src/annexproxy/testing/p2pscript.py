@@ -1,5 +1,7 @@
-"""Replay P2P conversations, written in the trace format of shared/spec/traces, against a
-server process (annexproxy-shell or git-annex-shell) and collect what it answers.
+"""Replay P2P conversations against a server process and collect what it answers.
+
+Conversations are written in the trace format of shared/spec/traces and played against
+annexproxy-shell or git-annex-shell.
 
 Script lines: ``C: <line>`` sends a line; ``C: <bytes: b'...'>`` sends raw payload bytes
 (a Python bytes literal); ``C: <close stdin>`` closes the server's input; ``S: <line>``
