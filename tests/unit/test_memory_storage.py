@@ -43,7 +43,7 @@ def test_injected_clock_bounds_removal() -> None:
     storage.store_nowait(key, b"abc")
 
     async def body() -> None:
-        deadline = storage.timestamp() + 5
+        deadline = await storage.timestamp() + 5
         now[0] += 5
         with pytest.raises(StorageError, match="deadline"):
             await storage.remove(key, before=deadline)

@@ -143,7 +143,7 @@ class P2PSession:
             case m.RemoveBefore(timestamp=timestamp, key=key):
                 await self._remove(key, timestamp)
             case m.GetTimestamp():
-                await self._driver.send(m.Timestamp(timestamp=self._storage.timestamp()))
+                await self._driver.send(m.Timestamp(timestamp=await self._storage.timestamp()))
             case m.Get(offset=offset, key=key):
                 await self._get(key, offset)
             case m.Put(key=key):

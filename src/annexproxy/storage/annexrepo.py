@@ -178,9 +178,12 @@ class AnnexRepoStorage:
         """The repository's ``annex.uuid``."""
         return self.layout.config.uuid
 
-    def timestamp(self) -> int:
-        """This process's monotonic clock in whole seconds (GETTIMESTAMP)."""
+    def _now(self) -> int:
         return int(self._monotonic())
+
+    async def timestamp(self) -> int:
+        """This process's monotonic clock in whole seconds (GETTIMESTAMP)."""
+        return self._now()
 
     def _require_writable(self) -> None:
         reason = self.layout.config.write_refusal()
@@ -313,9 +316,9 @@ class AnnexRepoStorage:
         return _AnnexContentLock(storage=self, lock=lock, object_path=obj)
 
     def _check_deadline(self, key: Key, before: int | None) -> None:
-        if before is not None and self.timestamp() >= before:
+        if before is not None and self._now() >= before:
             raise StorageError(
-                f"{key}: removal deadline {before} passed (now {self.timestamp()});"
+                f"{key}: removal deadline {before} passed (now {self._now()});"
                 " lock the other copies again and retry"
             )
 

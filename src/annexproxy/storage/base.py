@@ -150,6 +150,6 @@ class Storage(Protocol):
         """
         ...
 
-    def timestamp(self) -> int:
+    async def timestamp(self) -> int:
         """The backend's monotonic clock in whole seconds (GETTIMESTAMP)."""
         ...

@@ -240,13 +240,16 @@ class MemoryStorage:
             return
         if self._locks.get(key):
             raise ContentLocked(f"{key} is locked and cannot be removed", key=str(key))
-        if before is not None and self.timestamp() >= before:
+        if before is not None and self._now() >= before:
             raise StorageError(f"{key}: removal deadline {before} passed; lock it again")
         del self._objects[key]
         self._generations.pop(key, None)
         if self.presence_log is not None:
             await self.presence_log(key, False)
 
-    def timestamp(self) -> int:
-        """The monotonic clock in whole seconds."""
+    def _now(self) -> int:
         return int(self.monotonic())
+
+    async def timestamp(self) -> int:
+        """The monotonic clock in whole seconds."""
+        return self._now()
