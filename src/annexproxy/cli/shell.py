@@ -181,7 +181,9 @@ def _git_shell(words: Sequence[str], env: Mapping[str, str]) -> int:
         raise ConfigError("this repository is read-only; write access denied")
     if len(words) > 1:
         _check_directory(resolve_directory(words[1], env), env)
-    result = subprocess.run(["git-shell", "-c", shlex.join(words)], check=False)
+    # git-shell's sq_dequote() insists on single-quoted arguments, which shlex.join omits.
+    line = " ".join([words[0], *("'" + w.replace("'", "'\\''") + "'" for w in words[1:])])
+    result = subprocess.run(["git-shell", "-c", line], check=False)
     if result.returncode != 0:
         raise ConfigError("git-shell failed")
     return 0
