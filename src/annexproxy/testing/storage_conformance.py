@@ -15,7 +15,13 @@ from typing import Any, ClassVar, Protocol
 
 import pytest
 
-from annexproxy.errors import ContentLocked, KeyNotPresent, StorageError, VerificationFailed
+from annexproxy.errors import (
+    ContentLocked,
+    KeyNotPresent,
+    NodeUnavailable,
+    StorageError,
+    VerificationFailed,
+)
 from annexproxy.keys import Key
 from annexproxy.storage.base import Storage
 from annexproxy.storage.hashing import compute_key
@@ -106,6 +112,12 @@ class StorageConformance:
     """Tests any `Storage` must pass. Override `make_storage` in a ``Test...`` subclass."""
 
     supports_resume: ClassVar[bool] = True
+    # A local object store keeps content locked while it is being read. A P2P node does
+    # not: its server answers GET and may then remove the content (git-annex does too).
+    retrieve_locks: ClassVar[bool] = True
+    # False for a backend that, like git-annex, stores a key that cannot be verified by
+    # hash even when the sender said INVALID.
+    refuses_unverifiable_invalid: ClassVar[bool] = True
 
     @pytest.fixture
     def make_storage(self) -> StorageFactory:
@@ -217,6 +229,8 @@ class StorageConformance:
 
     def test_unverifiable_key_needs_sender_valid(self, make_storage: StorageFactory) -> None:
         """Unverifiable key needs sender valid."""
+        if not self.refuses_unverifiable_invalid:
+            pytest.skip("this backend accepts unverifiable content the sender called INVALID")
 
         async def body() -> None:
             storage = make_storage()
@@ -280,6 +294,8 @@ class StorageConformance:
 
     def test_open_retrieve_blocks_remove(self, make_storage: StorageFactory) -> None:
         """Open retrieve blocks remove."""
+        if not self.retrieve_locks:
+            pytest.skip("this backend does not lock content while it is read")
 
         async def body() -> None:
             storage = make_storage()
@@ -391,13 +407,15 @@ class StorageConformance:
                         await up.write(payload[up.offset :])
                         await up.commit(sender_valid=True)
                     results.append("ok")
-                except VerificationFailed:
+                except (VerificationFailed, NodeUnavailable):
+                    # A git-annex node aborts a connection whose key is being uploaded.
                     results.append("failed")
 
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(upload(content(7000, seed=10)))
                 tg.create_task(upload(data))
-            assert sorted(results) == ["failed", "ok"]
+            # The good upload wins; the bad one fails, or finds the key already there.
+            assert "ok" in results
             assert await read_all(storage, key) == data
 
         run(body())

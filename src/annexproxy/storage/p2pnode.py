@@ -1,0 +1,270 @@
+"""`P2PNodeStorage`: a repository reached through the P2P protocol, as a `Storage`.
+
+The node is whatever serves P2P on a byte stream: ``git-annex-shell p2pstdio`` run
+locally or over ssh, annexproxy-shell, or another gateway. Each operation opens its own
+connection through the injected ``opener`` and closes it afterwards; a held content lock
+keeps its connection until released. (Pooling idle connections is left to the gateway,
+which owns their lifetime.) How git-annex servers report trouble is mapped onto the
+storage errors: a connection that a git-annex server aborts during REMOVE while the key
+is still present means the content is locked (wire.md 2.6.5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from annexproxy.errors import (
+    ContentLocked,
+    KeyNotPresent,
+    NodeUnavailable,
+    StorageError,
+    VerificationFailed,
+)
+from annexproxy.keys import Key
+from annexproxy.transports.p2p_client import Outcome, P2PClient
+from annexproxy.transports.process import ProcessStream
+from annexproxy.uuids import RepoUUID
+
+Opener = Callable[[], Awaitable[P2PClient]]
+PresenceLog = Callable[[Key, bool], Awaitable[None]]
+
+
+def command_opener(
+    argv: Sequence[str], *, expected_uuid: str | None = None, env: Mapping[str, str] | None = None
+) -> Opener:
+    """Open connections by running ``argv`` (e.g. ``git-annex-shell p2pstdio DIR UUID``).
+
+    Raises:
+        NodeUnavailable: (when called) the program cannot be run or does not greet us.
+    """
+
+    async def open_connection() -> P2PClient:
+        stream = await ProcessStream.start(argv, env=env)
+        try:
+            return await P2PClient.connect(
+                stream, expected_uuid=expected_uuid, closer=stream.aclose
+            )
+        except BaseException:
+            await stream.kill()
+            raise
+
+    return open_connection
+
+
+class _NodeSource:
+    def __init__(self, client: P2PClient, key: Key, offset: int, length: int) -> None:
+        self._client = client
+        self._key = key
+        self._offset = offset
+        self._length = length
+        self.consumed = length == 0
+
+    @property
+    def length(self) -> int:
+        return self._length
+
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    @property
+    def path(self) -> Path | None:
+        return None
+
+    async def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        if self.consumed:
+            return
+        async for chunk in self._client.get_chunks():
+            for start in range(0, len(chunk), chunk_size):
+                yield chunk[start : start + chunk_size]
+        self.consumed = True
+
+    def unchanged(self) -> bool:
+        return self.consumed and self._client.last_get_valid
+
+
+class _NodeUpload:
+    def __init__(self, client: P2PClient, key: Key, start: int | Outcome) -> None:
+        self._client = client
+        self._key = key
+        self.already = isinstance(start, Outcome)
+        self._offset = (key.size or 0) if isinstance(start, Outcome) else start
+        self._announced: int | None = None
+        self._sent = 0
+        self.committed = False
+
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    async def _announce(self) -> int:
+        if self._announced is None:
+            if self._key.size is None:
+                raise StorageError(
+                    f"{self._key} has no size field; a P2P upload must announce its length"
+                )
+            self._announced = self._key.size - self._offset
+            await self._client.put_data(self._announced)
+        return self._announced
+
+    async def write(self, data: bytes) -> None:
+        if self.already or not data:
+            return
+        announced = await self._announce()
+        if self._sent + len(data) > announced:
+            raise VerificationFailed(
+                f"{self._key}: more bytes than its size",
+                key=str(self._key),
+                expected=str(announced),
+                got=str(self._sent + len(data)),
+            )
+        await self._client.put_chunk(data)
+        self._sent += len(data)
+
+    async def commit(self, *, sender_valid: bool) -> None:
+        if self.already:
+            self.committed = True
+            return
+        announced = await self._announce()
+        if self._sent != announced:
+            raise VerificationFailed(
+                f"{self._key}: {self._sent} of {announced} bytes sent",
+                key=str(self._key),
+                expected=str(announced),
+                got=str(self._sent),
+            )
+        outcome = await self._client.put_finish(valid=sender_valid)
+        if not outcome.ok:
+            raise VerificationFailed(
+                f"{self._client.uuid} did not accept {self._key} (FAILURE)",
+                key=str(self._key),
+                expected="SUCCESS",
+                got="FAILURE",
+            )
+        self.committed = True
+
+
+class _NodeLock:
+    def __init__(self, client: P2PClient) -> None:
+        self._client: P2PClient | None = client
+
+    async def release(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        with contextlib.suppress(NodeUnavailable):
+            await client.unlockcontent()
+        await client.aclose()
+
+
+class P2PNodeStorage:
+    """A `Storage` whose objects live behind a P2P server."""
+
+    def __init__(
+        self, uuid: RepoUUID, opener: Opener, *, presence_log: PresenceLog | None = None
+    ) -> None:
+        """Reach the node with UUID ``uuid`` through connections made by ``opener``."""
+        self._uuid = uuid
+        self._opener = opener
+        self._presence_log = presence_log
+
+    @property
+    def uuid(self) -> RepoUUID:
+        """The node's repository UUID."""
+        return self._uuid
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[P2PClient]:
+        client = await self._opener()
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+    async def checkpresent(self, key: Key) -> bool:
+        """Ask the node (CHECKPRESENT)."""
+        async with self._connection() as client:
+            return await client.checkpresent(key)
+
+    @asynccontextmanager
+    async def retrieve(self, key: Key, offset: int = 0) -> AsyncIterator[_NodeSource]:
+        """GET from the node, streaming."""
+        async with self._connection() as client:
+            length = await client.get_start(key, offset)
+            source = _NodeSource(client, key, offset, length)
+            if length == 0:
+                async for _ in client.get_chunks():
+                    pass
+                if not client.last_get_valid and offset == 0 and key.size != 0:
+                    await client.get_finish(False)
+                    raise KeyNotPresent(f"{key} is not on {self._uuid}", key=str(key))
+            yield source
+            if not source.consumed:
+                client.broken = True  # payload still due: the connection cannot go on
+                return
+            await client.get_finish(True)
+
+    @asynccontextmanager
+    async def upload(self, key: Key) -> AsyncIterator[_NodeUpload]:
+        """PUT to the node.
+
+        Leaving without commit cuts the connection; the node keeps the partial bytes for
+        a resume, as git-annex does.
+        """
+        async with self._connection() as client:
+            upload = _NodeUpload(client, key, await client.put_start(key))
+            try:
+                yield upload
+            except BaseException:
+                client.broken = True
+                raise
+            if not upload.committed:
+                client.broken = True
+                return
+            if not upload.already and self._presence_log is not None:
+                await self._presence_log(key, True)
+
+    async def lock_content(self, key: Key) -> _NodeLock:
+        """LOCKCONTENT on a connection kept until the lock is released."""
+        client = await self._opener()
+        try:
+            locked = await client.lockcontent(key)
+        except BaseException:
+            await client.aclose()
+            raise
+        if locked:
+            return _NodeLock(client)
+        await client.aclose()
+        if await self.checkpresent(key):
+            raise ContentLocked(f"{self._uuid} would not lock {key}", key=str(key))
+        raise KeyNotPresent(f"{key} is not on {self._uuid}", key=str(key))
+
+    async def remove(self, key: Key, *, before: int | None = None) -> None:
+        """REMOVE (or REMOVE-BEFORE) on the node."""
+        try:
+            async with self._connection() as client:
+                if not await client.checkpresent(key):
+                    return
+                outcome = await client.remove(key, before=before)
+        except NodeUnavailable as exc:
+            # git-annex servers abort the connection when the content is locked.
+            if await self.checkpresent(key):
+                raise ContentLocked(f"{self._uuid} refused to remove {key}", key=str(key)) from exc
+            raise
+        if not outcome.ok:
+            if before is not None:
+                raise StorageError(
+                    f"{self._uuid} did not remove {key} before {before}: the deadline passed "
+                    "or the content is locked; lock the other copies again and retry"
+                )
+            raise ContentLocked(f"{self._uuid} refused to remove {key}", key=str(key))
+        if self._presence_log is not None:
+            await self._presence_log(key, False)
+
+    async def timestamp(self) -> int:
+        """The node's clock (GETTIMESTAMP)."""
+        async with self._connection() as client:
+            return await client.gettimestamp()
