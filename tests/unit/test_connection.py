@@ -211,3 +211,32 @@ def test_bad_validity_line_is_a_remark_and_the_put_goes_on() -> None:
     assert conn.state is State.AWAIT_PUT_RESULT
     conn.send(m.Failure())
     assert conn.state in {State.IDLE}  # a set: mypy narrowed the state above
+
+
+def _idle_client() -> P2PConnection:
+    conn = P2PConnection(Role.CLIENT)
+    conn.receive_data(b"AUTH-SUCCESS " + U.encode() + b"\n")
+    conn.next_event()
+    return conn
+
+
+def test_notifychange_changed() -> None:
+    # trace 07 (a): CHANGED carries object ids, not ref names.
+    conn = _idle_client()
+    conn.send(m.NotifyChange())
+    conn.receive_data(b"CHANGED 1fd46ab2d86e7ed7c9b6fbbe22703a6314d3c425\n")
+    assert conn.next_event() == m.Changed(shas=("1fd46ab2d86e7ed7c9b6fbbe22703a6314d3c425",))
+    assert conn.state is State.IDLE
+
+
+def test_connect_relays_data_both_ways_and_tolerates_double_connectdone() -> None:
+    # trace 07 (b): DATA in both directions without VALID, CONNECTDONE sent twice.
+    conn = _idle_client()
+    conn.send(m.Connect(service="git-upload-pack"))
+    conn.receive_data(b"DATA 4\nabcd")
+    assert events(conn) == [m.Data(length=4), PayloadChunk(b"abcd"), PayloadEnd()]
+    assert conn.send(m.Data(length=4)) == b"DATA 4\n"
+    conn.send_payload(b"0000")
+    conn.receive_data(b"CONNECTDONE 1\nCONNECTDONE 1\n")
+    assert events(conn) == [m.ConnectDone(exit_code=1), m.ConnectDone(exit_code=1)]
+    assert conn.state is State.CLOSED
