@@ -6,15 +6,19 @@ the journal must be written (``RepoSettings``). It must not parse logs or decide
 anything about their content; it converts libgit2 failures to `RepositoryError` at this
 boundary. No git subprocess is run per call (branch.md section 13, trap about filters).
 
-Later operations of the branch layer (hashing blobs, building trees, compare-and-swap
-ref updates for committing the journal or writing a sibling ref) belong here too.
+It also owns the object and ref operations committing and merging need: reading
+files at a given commit, listing sibling ``*/git-annex`` refs, ancestry checks,
+writing blobs, building a tree from a base tree plus changed files (nested
+``TreeBuilder``s, so a million-key tree is never loaded whole), union-merging a
+sibling's tree into it (tree diff, so only changed subtrees are read), commits, and a
+compare-and-swap ref update. Commits and ids cross this interface as hex strings.
 """
 
 from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,8 @@ import pygit2
 from annexproxy.errors import RepositoryError
 
 BRANCH_REF = "refs/heads/git-annex"
+_SIBLING_SUFFIX = "/git-annex"
+_TREE_CACHE_SIZE = 8
 
 
 class SharedRepository(enum.Enum):
@@ -83,6 +89,7 @@ class GitPlumbing:
         except (pygit2.GitError, KeyError, OSError) as exc:
             raise RepositoryError(f"cannot open a git repository at {path}: {exc}") from exc
         self._lock = threading.Lock()
+        self._trees: dict[str, pygit2.Tree] = {}
 
     @property
     def gitdir(self) -> Path:
@@ -120,6 +127,269 @@ class GitPlumbing:
                 return None
             return entry.data
 
+    # --- refs and reading at a commit ------------------------------------------------
+
+    def resolve_ref(self, name: str = BRANCH_REF) -> str | None:
+        """The commit a ref points to (hex), or None when the ref does not exist.
+
+        Raises:
+            RepositoryError: git could not read the ref.
+        """
+        with self._using():
+            ref = self._repo.references.get(name)
+            return None if ref is None else str(ref.peel(pygit2.Commit).id)
+
+    def sibling_refs(self) -> dict[str, str]:
+        """Every other ``*/git-annex`` ref and its commit, by ref name (branch.md 12 step 1).
+
+        That is ``refs/remotes/<r>/git-annex``, ``refs/heads/synced/git-annex`` and any
+        other ref whose name ends in ``/git-annex``, except ``refs/heads/git-annex``.
+
+        Raises:
+            RepositoryError: git could not list the refs.
+        """
+        found: dict[str, str] = {}
+        with self._using():
+            for name in sorted(self._repo.references):
+                if name == BRANCH_REF or not name.endswith(_SIBLING_SUFFIX):
+                    continue
+                if name.startswith("refs/tags/"):
+                    continue
+                try:
+                    commit = self._repo.references[name].peel(pygit2.Commit)
+                except (pygit2.InvalidSpecError, ValueError, KeyError):
+                    continue  # a ref to something other than a commit: not a branch
+                found[name] = str(commit.id)
+        return found
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether commit ``ancestor`` is ``descendant`` or one of its ancestors.
+
+        Raises:
+            RepositoryError: a commit is missing.
+        """
+        if ancestor == descendant:
+            return True
+        with self._using():
+            return bool(
+                self._repo.descendant_of(pygit2.Oid(hex=descendant), pygit2.Oid(hex=ancestor))
+            )
+
+    def _tree_of(self, commit: str) -> pygit2.Tree:
+        tree = self._trees.get(commit)
+        if tree is None:
+            tree = self._repo[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
+            if len(self._trees) >= _TREE_CACHE_SIZE:
+                self._trees.pop(next(iter(self._trees)))
+            self._trees[commit] = tree
+        return tree
+
+    def blob_id_at(self, commit: str, path: str) -> str | None:
+        """The blob id of ``path`` in ``commit``'s tree, or None when it is not a file.
+
+        Only the trees on the way to ``path`` are read (a per-key lookup on a branch of
+        a million keys reads three small trees).
+
+        Raises:
+            RepositoryError: the commit cannot be read.
+        """
+        with self._using():
+            try:
+                entry = self._tree_of(commit)[path]
+            except KeyError:
+                return None
+            return str(entry.id) if entry.type_str == "blob" else None
+
+    def read_blob(self, blob_id: str) -> bytes:
+        """The content of a blob.
+
+        Raises:
+            RepositoryError: there is no such blob.
+        """
+        with self._using():
+            try:
+                return bytes(self._repo[pygit2.Oid(hex=blob_id)].peel(pygit2.Blob).data)
+            except (KeyError, ValueError) as exc:
+                raise RepositoryError(f"blob {blob_id} is missing in {self.gitdir}") from exc
+
+    def read_file_at(self, commit: str, path: str) -> bytes | None:
+        """A file's content in ``commit``, or None when absent.
+
+        Raises:
+            RepositoryError: the objects cannot be read.
+        """
+        blob = self.blob_id_at(commit, path)
+        return None if blob is None else self.read_blob(blob)
+
+    def iter_files(self, commit: str) -> Iterator[tuple[str, str]]:
+        """Every file of ``commit``'s tree as (path, blob id), depth first.
+
+        Holds only the trees on the current path plus one listing at a time.
+
+        Raises:
+            RepositoryError: the objects cannot be read.
+        """
+        with self._using():
+            root = self._tree_of(commit)
+        stack: list[tuple[str, pygit2.Tree]] = [("", root)]
+        while stack:
+            prefix, tree = stack.pop()
+            with self._using():
+                entries = [(e.name or "", e.type_str, e.id) for e in tree]
+            for name, kind, oid in entries:
+                if kind == "blob":
+                    yield prefix + name, str(oid)
+                elif kind == "tree":
+                    with self._using():
+                        sub = self._repo[oid].peel(pygit2.Tree)
+                    stack.append((prefix + name + "/", sub))
+
+    def changed_files(self, base: str, other: str) -> list[str]:
+        """Paths of files that differ between two trees, or exist only in ``other``.
+
+        ``base`` and ``other`` are commit or tree ids.
+
+        Raises:
+            RepositoryError: the objects cannot be read.
+        """
+        with self._using():
+            diff = self._tree_of(base).diff_to_tree(self._tree_of(other))
+            return [
+                delta.new_file.path
+                for delta in diff.deltas
+                if delta.status != pygit2.enums.DeltaStatus.DELETED
+            ]
+
+    # --- writing objects and refs -------------------------------------------------------
+
+    def tree_with(self, base: str | None, files: Mapping[str, bytes]) -> str:
+        """Write a tree: ``base`` commit's tree with ``files`` added or replaced.
+
+        Blobs are written as they are (no filters: branch.md 13 trap). Only subtrees on
+        the paths of ``files`` are rebuilt.
+
+        Returns:
+            The new tree id (hex).
+
+        Raises:
+            RepositoryError: git could not write the objects.
+        """
+        with self._using():
+            root = None if base is None else self._tree_of(base)
+            blobs = {path: self._repo.create_blob(data) for path, data in files.items()}
+            return str(self._build_tree(root, blobs))
+
+    def _build_tree(self, base: pygit2.Tree | None, blobs: Mapping[str, pygit2.Oid]) -> pygit2.Oid:
+        builder = self._repo.TreeBuilder() if base is None else self._repo.TreeBuilder(base)
+        below: dict[str, dict[str, pygit2.Oid]] = {}
+        for path, oid in blobs.items():
+            head, sep, rest = path.partition("/")
+            if sep:
+                below.setdefault(head, {})[rest] = oid
+            else:
+                builder.insert(head, oid, pygit2.enums.FileMode.BLOB)
+        for head, inner in below.items():
+            sub = None
+            if base is not None and head in base:
+                entry = base[head]
+                if entry.type_str == "tree":
+                    sub = self._repo[entry.id].peel(pygit2.Tree)
+            builder.insert(head, self._build_tree(sub, inner), pygit2.enums.FileMode.TREE)
+        return builder.write()
+
+    def commit(self, tree: str, parents: list[str], message: str) -> str:
+        """Write a commit (author and committer from git config, else a fixed identity).
+
+        Returns:
+            The new commit id (hex); no ref is changed.
+
+        Raises:
+            RepositoryError: git could not write it.
+        """
+        with self._using():
+            try:
+                signature = self._repo.default_signature
+            except (KeyError, pygit2.GitError):
+                signature = pygit2.Signature("annexproxy", "annexproxy@localhost")
+            oid = self._repo.create_commit(
+                None,
+                signature,
+                signature,
+                message,
+                pygit2.Oid(hex=tree),
+                [pygit2.Oid(hex=p) for p in parents],
+            )
+            return str(oid)
+
+    def tree_of(self, commit: str) -> str:
+        """The tree id of a commit.
+
+        Raises:
+            RepositoryError: the commit cannot be read.
+        """
+        with self._using():
+            return str(self._tree_of(commit).id)
+
+    def update_ref(self, name: str, new: str, old: str | None) -> bool:
+        """Compare-and-swap: point ``name`` at ``new`` only if it still points at ``old``.
+
+        Args:
+            name: the full ref name.
+            new: the new commit.
+            old: the expected current commit; None expects the ref not to exist.
+
+        Returns:
+            False when the ref had moved (nothing was changed).
+
+        Raises:
+            RepositoryError: git could not write the ref.
+        """
+        with self._using():
+            ref = self._repo.references.get(name)
+            if old is None:
+                if ref is not None:
+                    return False
+                try:
+                    self._repo.references.create(name, pygit2.Oid(hex=new))
+                except (ValueError, pygit2.AlreadyExistsError):
+                    return False
+                return True
+            if ref is None or str(ref.target) != old:
+                return False
+            try:
+                # libgit2's set_target is git_reference_create_matching: it fails when
+                # the ref no longer holds the value read above.
+                ref.set_target(pygit2.Oid(hex=new), "annexproxy: update git-annex branch")
+            except pygit2.GitError as exc:
+                if "does not match" in str(exc) or "modified" in str(exc):
+                    return False
+                raise
+            return True
+
+    # --- config ------------------------------------------------------------------------
+
+    def config_entries(self) -> dict[str, str]:
+        """Every git config setting, last value winning, by normalised name.
+
+        Section and key are lower case, a subsection (``remote.<name>``) keeps its case.
+        A key given without ``= value`` reads as ``true``.
+
+        Raises:
+            RepositoryError: the config cannot be read.
+        """
+        with self._using():
+            snapshot = self._repo.config.snapshot()
+            return {e.name: "true" if e.value is None else e.value for e in snapshot}
+
+    def set_config(self, name: str, value: str) -> None:
+        """Set a value in the repository's own config file (``git config NAME VALUE``).
+
+        Raises:
+            RepositoryError: the config cannot be written.
+        """
+        with self._using():
+            self._repo.config[name] = value
+
     def read_settings(self) -> RepoSettings:
         """Read the config values in `RepoSettings` from the repository's git config.
 
@@ -155,7 +425,7 @@ class GitPlumbing:
         with self._lock:
             try:
                 yield
-            except pygit2.GitError as exc:
+            except (pygit2.GitError, OSError) as exc:
                 raise RepositoryError(f"git failed in {self.gitdir}: {exc}") from exc
 
     def close(self) -> None:

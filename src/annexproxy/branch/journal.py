@@ -17,7 +17,8 @@ lock exclusively if it can and deletes the whole ``othertmp`` directory
 
 This module does I/O but no log formatting: what to write comes from the pure
 ``branch.logs`` modules. It never commits the journal and never touches git-annex's
-index; committing, merging and the other logs come in later modules.
+index; ``branch/commit.py`` commits and merges while holding `Journal.locked`, using
+`Journal.files` and `Journal.discard`.
 
 POSIX record locks belong to a process, not to a thread, and closing *any* descriptor
 of the lock file drops them. So changes from threads of this process are serialised by
@@ -164,6 +165,20 @@ class Journal:
                 return self._plumbing.read_branch_file(path)
         return discard_incomplete_append(content)
 
+    def read_journal_only(self, path: str) -> bytes | None:
+        """The journal file for a branch path, or None when there is none.
+
+        Raises:
+            LogFormatError: ``path`` is not a possible branch path.
+            RepositoryError: the journal file cannot be read.
+        """
+        name = journal_name(path)
+        with _os_errors(f"cannot read journal file {name} in {self.journal_dir}"):
+            try:
+                return discard_incomplete_append((self.journal_dir / name).read_bytes())
+            except FileNotFoundError:
+                return None
+
     def modify(self, path: str, change: Callable[[bytes], bytes | None]) -> bool:
         """Change one branch file through the journal, under the journal lock.
 
@@ -252,6 +267,56 @@ class Journal:
             RepositoryError: as for `record_presence`.
         """
         return await asyncio.to_thread(self.record_presence, key, uuid, present, now)
+
+    # --- the journal as a whole, for committing ---------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the journal lock (blocking), as git-annex does to commit or merge.
+
+        Not re-entrant: do not call `modify` while holding it.
+
+        Raises:
+            RepositoryError: as for `modify`.
+        """
+        with self._locked():
+            yield
+
+    def files(self) -> dict[str, bytes]:
+        """Every journal file, by journal name, content as a reader sees it.
+
+        An interrupted append is dropped; names git-annex would not write (hidden or
+        not regular files) are left out.
+
+        Raises:
+            RepositoryError: the journal cannot be read.
+        """
+        found: dict[str, bytes] = {}
+        with _os_errors(f"cannot list {self.journal_dir}"):
+            try:
+                names = sorted(os.listdir(self.journal_dir))
+            except FileNotFoundError:
+                return found
+            for name in names:
+                path = self.journal_dir / name
+                if name.startswith(".") or not path.is_file():
+                    continue
+                try:
+                    found[name] = discard_incomplete_append(path.read_bytes())
+                except FileNotFoundError:
+                    continue
+        return found
+
+    def discard(self, names: Iterator[str] | list[str]) -> None:
+        """Delete journal files once their content is committed (hold `locked`).
+
+        Raises:
+            RepositoryError: a file could not be deleted.
+        """
+        with _os_errors(f"cannot delete a journal file in {self.journal_dir}"):
+            for name in names:
+                with suppress(FileNotFoundError):
+                    os.unlink(self.journal_dir / name)
 
     # --- locking and writing ------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from annexproxy import __version__
+from annexproxy.cli import serve
+from annexproxy.cli.admin import add_admin_commands
 from annexproxy.errors import AnnexProxyError
 from annexproxy.server.demo import DemoStep, run_demo, try_it_yourself
 
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="serve a temporary repository to git-annex and use it")
     demo.add_argument("--keep", action="store_true", help="keep the demo repositories")
     demo.set_defaults(run=_demo)
+    serve.add_parser(sub)
+    add_admin_commands(sub)
     return parser
 
 

@@ -1,0 +1,177 @@
+"""The git-annex branch as a reader must see it: branch, journal and unmerged siblings.
+
+Owns the read side of branch.md 13: a file's content is the journal file if there is
+one, else the blob in ``refs/heads/git-annex``; and when a sibling ref
+(``refs/remotes/*/git-annex``, ``refs/heads/synced/git-annex``, ...) that the branch
+does not yet contain holds a different version, the versions are union-merged (sorted,
+de-duplicated lines) exactly as git-annex's merge will do, so readers see now what
+git-annex will see after its next merge.
+
+A `BranchView` fixes the branch tip and the sibling set when it is made, so that many
+reads (one per key) cost one tree walk each and no ref lookups; make a new view (or
+call `refresh`) to see later commits. Journal files are read on every call because
+git-annex and our own writers change them at any time. Only the files asked for are
+read: memory stays bounded on a branch of a million keys.
+
+Parsing and deriving (cluster membership, dead nodes) are left to the pure
+``branch.logs`` modules; this module only finds bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
+from annexproxy.branch.journal import Journal
+from annexproxy.branch.logs.presence import present_infos
+from annexproxy.branch.logs.snapshot import BranchConfig
+from annexproxy.branch.paths import branch_path, location_log_path
+from annexproxy.keys import Key
+
+
+def union_lines(*contents: bytes) -> bytes:
+    """git-annex's union merge of file versions: sorted, de-duplicated LF lines (branch.md 12)."""
+    lines: set[bytes] = set()
+    for content in contents:
+        pieces = content.split(b"\n")
+        if pieces and pieces[-1] == b"":
+            pieces.pop()  # Haskell ``lines``: no empty line after a final LF
+        lines.update(pieces)
+    return b"".join(line + b"\n" for line in sorted(lines))
+
+
+class BranchView:
+    """Reads branch files with the journal overlaid and unmerged siblings unioned in."""
+
+    def __init__(self, plumbing: GitPlumbing, journal: Journal, *, siblings: bool = True) -> None:
+        """Snapshot the branch tip and the unmerged sibling refs.
+
+        Args:
+            plumbing: the open repository.
+            journal: the repository's journal.
+            siblings: also union in sibling refs not yet merged into the branch.
+
+        Raises:
+            RepositoryError: the refs cannot be read.
+        """
+        self._plumbing = plumbing
+        self._journal = journal
+        self._use_siblings = siblings
+        self.tip: str | None = None
+        self.unmerged: dict[str, str] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Look at the refs again (after a commit, a merge or a push).
+
+        Raises:
+            RepositoryError: the refs cannot be read.
+        """
+        self.tip = self._plumbing.resolve_ref(BRANCH_REF)
+        self.unmerged = unmerged_siblings(self._plumbing, self.tip) if self._use_siblings else {}
+
+    @property
+    def settings_branchhash1(self) -> bool:
+        """Whether per-key logs use one hash directory level."""
+        return self._journal.settings.branchhash1
+
+    def read(self, path: str) -> bytes | None:
+        """A branch file as a reader should see it; None when nobody has it.
+
+        Raises:
+            LogFormatError: ``path`` is not a branch path.
+            RepositoryError: git or the journal cannot be read.
+        """
+        local = self._journal.read_journal_only(path)
+        base_blob = None if self.tip is None else self._plumbing.blob_id_at(self.tip, path)
+        if local is None and base_blob is not None:
+            local = self._plumbing.read_blob(base_blob)
+        others = []
+        for commit in self.unmerged.values():
+            blob = self._plumbing.blob_id_at(commit, path)
+            if blob is not None and blob != base_blob:
+                others.append(self._plumbing.read_blob(blob))
+        if not others:
+            return local
+        if local is None and len(others) == 1:
+            return others[0]
+        return union_lines(*([] if local is None else [local]), *others)
+
+    def config(self) -> BranchConfig:
+        """All configuration logs, resolved.
+
+        Raises:
+            RepositoryError: git or the journal cannot be read.
+        """
+        return BranchConfig.read(self.read)
+
+    def location_log(self, key: Key) -> bytes | None:
+        """The content of ``key``'s location log.
+
+        Raises:
+            RepositoryError: git or the journal cannot be read.
+        """
+        return self.read(location_log_path(key, branchhash1=self.settings_branchhash1))
+
+    def present(self, key: Key, config: BranchConfig | None = None) -> list[str]:
+        """UUIDs holding ``key``, plus the clusters that makes present (branch.md 6).
+
+        Args:
+            key: the key.
+            config: the configuration to derive clusters from; read when not given
+                (pass it in when asking about many keys).
+
+        Raises:
+            RepositoryError: git or the journal cannot be read.
+        """
+        content = self.location_log(key)
+        if content is None:
+            return []
+        present = [info.decode("utf-8", "surrogateescape") for info in present_infos(content)]
+        return (config or self.config()).with_clusters(present)
+
+    def location_log_paths(self) -> Iterator[str]:
+        """Paths of every per-key location log (branch, journal and unmerged siblings).
+
+        Streams the branch tree; the journal and sibling differences are collected first
+        (they are small compared with the branch).
+
+        Raises:
+            RepositoryError: git or the journal cannot be read.
+        """
+        extra: set[str] = {branch_path(name) for name in self._journal.files()}
+        if self.tip is not None:
+            for commit in self.unmerged.values():
+                extra.update(self._plumbing.changed_files(self.tip, commit))
+        else:
+            for commit in self.unmerged.values():
+                extra.update(path for path, _ in self._plumbing.iter_files(commit))
+        extra = {p for p in extra if _is_location_log(p)}
+        if self.tip is not None:
+            for path, _ in self._plumbing.iter_files(self.tip):
+                if _is_location_log(path):
+                    extra.discard(path)
+                    yield path
+        yield from sorted(extra)
+
+
+def _is_location_log(path: str) -> bool:
+    return "/" in path and path.endswith(".log")
+
+
+def unmerged_siblings(plumbing: GitPlumbing, tip: str | None) -> dict[str, str]:
+    """Sibling refs holding commits the branch does not contain, by ref name.
+
+    Refs pointing at the same commit are listed once (the first name in ref order).
+
+    Raises:
+        RepositoryError: the refs cannot be read.
+    """
+    found: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, commit in plumbing.sibling_refs().items():
+        if commit in seen or (tip is not None and plumbing.is_ancestor(commit, tip)):
+            continue
+        seen.add(commit)
+        found[name] = commit
+    return found
