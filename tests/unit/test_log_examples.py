@@ -162,8 +162,9 @@ EX03 = {
 ac26f79d-a0df-892f-a81a-20d2273c7f59 backup timestamp=1795623940s
 bfd9909a-9a8c-4755-8121-ff2d5636d64f mynodes timestamp=1795623940s
 """,
-    "preferred-content.log": b"2a29ec74-6d41-4d05-ad0f-6dc9296eaa39 groupwanted timestamp=1795623940s\n"
-    b"""378f39af-1833-4879-9b1f-7176df00357a exclude=*.bin timestamp=1795623940s
+    "preferred-content.log": b"2a29ec74-6d41-4d05-ad0f-6dc9296eaa39 groupwanted "
+    b"""timestamp=1795623940s
+378f39af-1833-4879-9b1f-7176df00357a exclude=*.bin timestamp=1795623940s
 aa6440a6-0cfc-4c73-8f0a-5927cb981038 nothing timestamp=1795623940s
 ac26f79d-a0df-892f-a81a-20d2273c7f59 standard timestamp=1795623940s
 bfd9909a-9a8c-4755-8121-ff2d5636d64f groupwanted timestamp=1795623940s
