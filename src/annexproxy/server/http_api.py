@@ -1,0 +1,401 @@
+"""The P2P-over-HTTP API (``annexproxy serve``) as an aiohttp application.
+
+Parses each request with the pure `annexproxy.p2phttp` modules, decides access with the
+`AuthPolicy`, and runs the operation on the repository's `Storage`. Downloads of local
+objects go out with sendfile and support ``Range``/``HEAD``; uploads stream from the
+request body into the object store, verified before ``stored: true``. Content locks taken
+by ``lockcontent`` live in `LockTable` until ``keeplocked`` releases them, the client goes
+away, or 10 minutes pass. When more than ``max_transfers`` requests are under way the
+server answers 503 with Retry-After instead of queueing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid as uuidlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from annexproxy.errors import (
+    ContentLocked,
+    KeyNotPresent,
+    StorageError,
+    VerificationFailed,
+)
+from annexproxy.keys import Key
+from annexproxy.p2phttp import api
+from annexproxy.p2phttp.api import ApiRequest, HttpError
+from annexproxy.p2phttp.auth import AuthPolicy
+from annexproxy.server.served import ServedRepositories
+from annexproxy.storage.base import ContentLock, Storage
+
+LOCK_EXPIRY = 600.0  # seconds a lock lives without keeplocked (wire.md 5.4.9)
+BODY_IDLE_TIMEOUT = 300.0  # a client that sends nothing for this long is dropped
+CHUNK = 1 << 20
+JSON_TYPE = "application/json;charset=utf-8"
+log = logging.getLogger("annexproxy.http")
+
+
+@dataclass(slots=True)
+class _HeldLock:
+    lock: ContentLock
+    expiry: asyncio.TimerHandle | None = None
+
+
+@dataclass(slots=True)
+class LockTable:
+    """Locks taken by ``lockcontent``, by lock id."""
+
+    held: dict[str, _HeldLock] = field(default_factory=dict)
+
+    def add(self, lock: ContentLock) -> str:
+        """Remember a lock; it is released after `LOCK_EXPIRY` unless kept."""
+        lock_id = str(uuidlib.uuid4())
+        held = _HeldLock(lock)
+        loop = asyncio.get_running_loop()
+        held.expiry = loop.call_later(
+            LOCK_EXPIRY, lambda: asyncio.ensure_future(self.release(lock_id))
+        )
+        self.held[lock_id] = held
+        return lock_id
+
+    def keep(self, lock_id: str) -> bool:
+        """Cancel the expiry of a lock now kept by keeplocked; False if it is unknown."""
+        held = self.held.get(lock_id)
+        if held is None:
+            return False
+        if held.expiry is not None:
+            held.expiry.cancel()
+            held.expiry = None
+        return True
+
+    async def release(self, lock_id: str) -> None:
+        """Release a lock (idempotent)."""
+        held = self.held.pop(lock_id, None)
+        if held is None:
+            return
+        if held.expiry is not None:
+            held.expiry.cancel()
+        await held.lock.release()
+
+    async def release_all(self) -> None:
+        """Release every lock (server shutdown)."""
+        for lock_id in list(self.held):
+            await self.release(lock_id)
+
+
+def _json(body: dict[str, object]) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, sort_keys=True, separators=(",", ":")).encode(),
+        headers={"Content-Type": JSON_TYPE},
+    )
+
+
+def _segments(request: web.Request, mount: str) -> list[str]:
+    raw = request.rel_url.raw_path
+    rest = raw[len(mount) :] if raw.startswith(mount) else None
+    if rest is None:
+        raise HttpError(404)
+    return [unquote(s) for s in rest.strip("/").split("/")] if rest.strip("/") else []
+
+
+@dataclass(slots=True)
+class HttpApi:
+    """The handlers of the API, bound to the served repositories and the policy."""
+
+    repositories: ServedRepositories
+    policy: AuthPolicy
+    max_transfers: int = 512
+    locks: LockTable = field(default_factory=LockTable)
+    mount: str = "/git-annex/"
+    _active: int = 0
+    _on_change: Callable[[str], None] | None = None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Entry point for every request below the mount point."""
+        try:
+            parsed = api.parse_request(
+                request.method,
+                _segments(request, self.mount),
+                {k: request.query.getall(k) for k in request.query},
+            )
+            served = await self.repositories.get(parsed.server_uuid)
+            if served is None:
+                raise HttpError(404)
+            self.policy.decide(
+                parsed.endpoint, request.headers.get("Authorization"), tls=request.secure
+            )
+            if parsed.endpoint in ("lockcontent", "keeplocked"):
+                return await self._dispatch(parsed, served.storage, request)
+            if self._active >= self.max_transfers:
+                raise HttpError(503, "server busy; retry", headers={"Retry-After": "1"})
+            self._active += 1
+            try:
+                return await self._dispatch(parsed, served.storage, request)
+            finally:
+                self._active -= 1
+        except HttpError as exc:
+            return web.Response(status=exc.status, text=exc.body or None, headers=exc.headers)
+        except StorageError as exc:
+            log.warning("%s %s failed: %s", request.method, request.path, exc)
+            return web.Response(status=500, text="Something went wrong")
+
+    async def _dispatch(
+        self, req: ApiRequest, storage: Storage, request: web.Request
+    ) -> web.StreamResponse:
+        key = req.key
+        match req.endpoint:
+            case "key":
+                assert key is not None
+                return await self._download(req, storage, key, request)
+            case "checkpresent":
+                assert key is not None
+                return _json(api.checkpresent_body(await storage.checkpresent(key)))
+            case "remove" | "remove-before":
+                assert key is not None
+                return _json(api.remove_body(req.version, await self._remove(storage, key, req)))
+            case "gettimestamp":
+                return _json(api.timestamp_body(await storage.timestamp()))
+            case "putoffset":
+                assert key is not None
+                return _json(api.putoffset_body(req.version, await self._putoffset(storage, key)))
+            case "put":
+                assert key is not None
+                return await self._put(req, storage, key, request)
+            case "lockcontent":
+                assert key is not None
+                return _json(api.lockcontent_body(await self._lock(storage, key)))
+            case "keeplocked":
+                assert req.lock_id is not None
+                await self._keeplocked(req.lock_id, request)
+                return _json(api.keeplocked_body())
+        raise HttpError(404)
+
+    # --- operations -----------------------------------------------------------------
+
+    async def _remove(self, storage: Storage, key: Key, req: ApiRequest) -> bool:
+        try:
+            await storage.remove(key, before=req.timestamp)
+        except ContentLocked:
+            # git-annex's server answers 500 here; a clear "not removed" is better (5.4.4).
+            return False
+        except StorageError as exc:
+            if req.endpoint == "remove-before":
+                return False
+            raise exc
+        self._changed(storage)
+        return True
+
+    async def _putoffset(self, storage: Storage, key: Key) -> int | None:
+        if await storage.checkpresent(key):
+            return None
+        async with storage.upload(key) as upload:
+            return upload.offset
+
+    async def _lock(self, storage: Storage, key: Key) -> str | None:
+        try:
+            lock = await storage.lock_content(key)
+        except (KeyNotPresent, ContentLocked):
+            return None
+        return self.locks.add(lock)
+
+    async def _keeplocked(self, lock_id: str, request: web.Request) -> None:
+        if not self.locks.keep(lock_id):
+            return
+        try:
+            while True:
+                line = await request.content.readline()
+                if not line:
+                    break  # end of body, or the client went away
+                with contextlib.suppress(ValueError):
+                    if json.loads(line).get("unlock") is True:
+                        break
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        finally:
+            await self.locks.release(lock_id)
+
+    async def _put(
+        self, req: ApiRequest, storage: Storage, key: Key, request: web.Request
+    ) -> web.StreamResponse:
+        length = api.parse_data_length(request.headers.get("X-git-annex-data-length"))
+        if req.data_present:
+            return _json(api.put_body(req.version, await storage.checkpresent(key)))
+        if await storage.checkpresent(key):
+            return _json(api.put_body(req.version, True))
+        stored = False
+        async with storage.upload(key) as upload:
+            if await storage.checkpresent(key):
+                return _json(api.put_body(req.version, True))
+            skip = upload.offset - (req.offset or 0)
+            if skip < 0:
+                # We hold less than the client thinks: it must resume from our offset.
+                await _drain(request)
+                return _json(api.put_body(req.version, False))
+            received = await _receive(request, upload.write, skip=skip, limit=length)
+            if received == length:
+                try:
+                    await upload.commit(sender_valid=True)
+                    stored = True
+                except VerificationFailed as exc:
+                    log.info("put %s refused: %s", key, exc)
+        if stored:
+            self._changed(storage)
+        return _json(api.put_body(req.version, stored))
+
+    async def _download(
+        self, req: ApiRequest, storage: Storage, key: Key, request: web.Request
+    ) -> web.StreamResponse:
+        offset = req.offset or 0
+        try:
+            async with storage.retrieve(key, offset) as source:
+                return await _send_object(
+                    request, source.path, source.offset, source.length, source.chunks()
+                )
+        except KeyNotPresent:
+            return await _send_object(request, None, 0, 0, _nothing())
+
+    def _changed(self, storage: Storage) -> None:
+        if self._on_change is not None:
+            self._on_change(storage.uuid)
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover
+
+
+async def _drain(request: web.Request) -> None:
+    while await request.content.read(CHUNK):
+        pass
+
+
+async def _receive(
+    request: web.Request,
+    write: Callable[[bytes], Awaitable[None]],
+    *,
+    skip: int,
+    limit: int,
+) -> int:
+    """Stream the request body into ``write``, skipping ``skip`` bytes; return the count.
+
+    Returns ``limit + 1`` when the body is longer than announced (wire.md 5.4.8).
+    """
+    received = 0
+    while True:
+        async with asyncio.timeout(BODY_IDLE_TIMEOUT):
+            chunk = await request.content.read(CHUNK)
+        if not chunk:
+            return received
+        received += len(chunk)
+        if received > limit:
+            await _drain(request)
+            return limit + 1
+        if skip:
+            dropped = min(skip, len(chunk))
+            chunk, skip = chunk[dropped:], skip - dropped
+        if chunk:
+            await write(chunk)
+
+
+def _parse_range(header: str | None, length: int) -> tuple[int, int] | None:
+    """Parse a single ``bytes=a-b`` range against ``length``; None means the whole body.
+
+    Raises:
+        HttpError: 416 for a range that cannot be satisfied.
+    """
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first == "":
+            count = int(last)
+            start, end = max(0, length - count), length - 1
+        else:
+            start = int(first)
+            end = int(last) if last else length - 1
+    except ValueError:
+        return None
+    end = min(end, length - 1)
+    if start > end or start >= length:
+        raise HttpError(416, headers={"Content-Range": f"bytes */{length}"})
+    return start, end
+
+
+async def _send_object(
+    request: web.Request,
+    path: Path | None,
+    offset: int,
+    length: int,
+    chunks: AsyncIterator[bytes],
+) -> web.StreamResponse:
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "X-git-annex-data-length": str(length),
+        "Accept-Ranges": "bytes",
+    }
+    start, count, status = 0, length, 200
+    byte_range = _parse_range(request.headers.get("Range"), length) if path is not None else None
+    if byte_range is not None:
+        start, end = byte_range
+        count, status = end - start + 1, 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{length}"
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = count
+    await response.prepare(request)
+    if request.method == "HEAD" or count == 0:
+        await response.write_eof()
+        return response
+    if path is not None and request.transport is not None:
+        with path.open("rb") as fobj:
+            await asyncio.get_running_loop().sendfile(
+                request.transport, fobj, offset + start, count
+            )
+    else:
+        async for chunk in chunks:
+            await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+class JsonAccessLogger(AbstractAccessLogger):
+    """One JSON line per request: method, path, status, bytes, seconds."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time_: float) -> None:
+        """Write the line."""
+        self.logger.info(
+            json.dumps(
+                {
+                    "t": round(time.time(), 3),
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status,
+                    # sendfile bypasses the writer's count; the declared length is exact.
+                    "bytes": response.content_length or response.body_length,
+                    "seconds": round(time_, 6),
+                    "remote": request.remote,
+                },
+                separators=(",", ":"),
+            )
+        )
+
+
+def make_app(handlers: HttpApi) -> web.Application:
+    """The aiohttp application serving the API below ``/git-annex/``."""
+    app = web.Application(client_max_size=0)
+    app.router.add_route("*", "/git-annex/{tail:.*}", handlers.handle)
+
+    async def close_locks(_app: web.Application) -> None:
+        await handlers.locks.release_all()
+
+    app.on_shutdown.append(close_locks)
+    return app

@@ -1,0 +1,114 @@
+"""The repositories a server serves, by UUID: one repository, or every one below directories.
+
+`ServedRepositories` opens each repository once (object store wired to its journal, see
+`annexproxy.server.repository`) and keeps it open for the server's lifetime. With
+``--directory`` it finds git-annex repositories below the given directories (nested
+folders included, not inside other repositories, symlinks not followed) and looks again,
+at most once per `RESCAN_INTERVAL`, when asked for a UUID it does not know.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from annexproxy.errors import AnnexProxyError, ConfigError
+from annexproxy.server.repository import open_repository, read_repository_uuid
+from annexproxy.storage.annexrepo import AnnexRepoStorage
+
+RESCAN_INTERVAL = 2.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServedRepository:
+    """One repository being served."""
+
+    path: Path
+    storage: AnnexRepoStorage
+
+
+def find_repositories(top: Path) -> Iterator[Path]:
+    """Yield git-annex repositories at or below ``top`` (not inside other repositories)."""
+    pending = [top]
+    while pending:
+        directory = pending.pop()
+        if read_repository_uuid(directory) is not None and _is_repository_top(directory):
+            yield directory
+            continue
+        with contextlib.suppress(OSError), os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False) and entry.name != ".git":
+                    pending.append(Path(entry.path))
+
+
+def _is_repository_top(directory: Path) -> bool:
+    # A non-bare repository has .git here; a bare one has its config and objects here.
+    return (directory / ".git").exists() or (
+        (directory / "config").is_file() and (directory / "objects").is_dir()
+    )
+
+
+class ServedRepositories:
+    """Repositories by UUID, opened on demand and closed with the server."""
+
+    def __init__(
+        self,
+        *,
+        repositories: Sequence[Path] = (),
+        directories: Sequence[Path] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Serve the given repositories and every repository below ``directories``."""
+        self._paths = [Path(p).resolve() for p in repositories]
+        self._directories = [Path(d).resolve() for d in directories]
+        self._clock = clock
+        self._by_uuid: dict[str, ServedRepository] = {}
+        self._stack = AsyncExitStack()
+        self._last_scan = float("-inf")
+
+    async def __aenter__(self) -> ServedRepositories:
+        await self._scan(force=True)
+        if not self._by_uuid:
+            where = ", ".join(str(p) for p in [*self._paths, *self._directories])
+            raise ConfigError(f"no git-annex repository to serve in {where}; run `git annex init`")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    def all(self) -> list[ServedRepository]:
+        """Every repository served so far."""
+        return list(self._by_uuid.values())
+
+    async def get(self, uuid: str) -> ServedRepository | None:
+        """The repository with ``uuid``, scanning the directories again if it is unknown."""
+        found = self._by_uuid.get(uuid)
+        if found is None and self._directories:
+            await self._scan(force=False)
+            found = self._by_uuid.get(uuid)
+        return found
+
+    async def _scan(self, *, force: bool) -> None:
+        now = self._clock()
+        if not force and now - self._last_scan < RESCAN_INTERVAL:
+            return
+        self._last_scan = now
+        known = {r.path for r in self._by_uuid.values()}
+        candidates = list(self._paths)
+        for top in self._directories:
+            candidates.extend(find_repositories(top))
+        for path in candidates:
+            if path in known:
+                continue
+            try:
+                storage = await self._stack.enter_async_context(open_repository(path))
+            except AnnexProxyError:
+                if path in self._paths:
+                    raise
+                continue
+            self._by_uuid.setdefault(storage.uuid, ServedRepository(path=path, storage=storage))
