@@ -32,6 +32,14 @@ def theirs(i: int) -> str:
     return f"b{i:07d}-1111-2222-3333-444444444444"
 
 
+def _set_maxsize(uuid: str, size: int, now: Timestamp) -> Callable[[bytes], bytes]:
+    return lambda content: maxsize.set_maxsize(content, uuid, size, now)
+
+
+def _set_groups(uuid: str, group: str, now: Timestamp) -> Callable[[bytes], bytes]:
+    return lambda content: groups.set_groups(content, uuid, [group], now)
+
+
 def test_interleaved_changes_lose_nothing(annex_repo_factory: Callable[..., AnnexRepo]) -> None:
     repo = annex_repo_factory("r")
     errors: list[BaseException] = []
@@ -43,14 +51,8 @@ def test_interleaved_changes_lose_nothing(annex_repo_factory: Callable[..., Anne
                 for i in range(ROUNDS):
                     now = Timestamp.from_seconds(1795700000 + i)
                     journal.record_presence(KEY, ours(i), True, now)
-                    journal.modify(
-                        maxsize.PATH,
-                        lambda c, i=i, now=now: maxsize.set_maxsize(c, ours(i), i, now),
-                    )
-                    journal.modify(
-                        groups.PATH,
-                        lambda c, i=i, now=now: groups.set_groups(c, ours(i), [f"g{i}"], now),
-                    )
+                    journal.modify(maxsize.PATH, _set_maxsize(ours(i), i, now))
+                    journal.modify(groups.PATH, _set_groups(ours(i), f"g{i}", now))
                     if i % 3 == 2:
                         commit_journal(plumbing, journal)
                 commit_journal(plumbing, journal)
