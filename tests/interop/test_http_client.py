@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -111,3 +112,29 @@ def test_roundtrip_over_https(annex_repo_factory: Callable[..., AnnexRepo], tmp_
         }
         client = http_client(server_repo, tmp_path / "client", server.url, env)
         _roundtrip(server_repo, client)
+
+
+def _branch_log(repo: AnnexRepo, key: str) -> str:
+    path = run(["git", "annex", "examinekey", "--format=${hashdirlower}${key}.log", key], repo.path)
+    shown = run(["git", "show", f"git-annex:{path.stdout.strip()}"], repo.path, check=False)
+    return shown.stdout
+
+
+def test_location_changes_reach_the_branch_within_seconds(
+    served: tuple[AnnexRepo, RunningServer], tmp_path: Path
+) -> None:
+    server_repo, server = served
+    client = http_client(server_repo, tmp_path / "client", server.url, {})
+    (client.path / "f.txt").write_text("committed promptly\n")
+    client.annex("add", "--quiet", "f.txt")
+    client.git("commit", "-q", "-m", "f")
+    key = client.annex("lookupkey", "f.txt").stdout.strip()
+    client.annex("copy", "--to", "origin", "f.txt")
+    # No git-annex runs on the server: the commit must come from annexproxy serve.
+    deadline = time.monotonic() + 15
+    while server_repo.uuid not in _branch_log(server_repo, key):
+        assert time.monotonic() < deadline, "location change not committed within 15 s"
+        time.sleep(0.2)  # waiting for the server's own idle commit, not synchronising
+    other = AnnexRepo(path=tmp_path / "other", uuid="", bare=False, env={})
+    run(["git", "clone", "-q", str(server_repo.path), str(other.path)], tmp_path)
+    assert server_repo.uuid in other.annex("whereis", "--key", key).stdout

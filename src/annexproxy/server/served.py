@@ -62,8 +62,14 @@ class ServedRepositories:
         repositories: Sequence[Path] = (),
         directories: Sequence[Path] = (),
         clock: Callable[[], float] = time.monotonic,
+        commit_after: float | None = 1.0,
     ) -> None:
-        """Serve the given repositories and every repository below ``directories``."""
+        """Serve the given repositories and every repository below ``directories``.
+
+        Location changes are committed to each repository's git-annex branch
+        ``commit_after`` seconds after they pause.
+        """
+        self._commit_after = commit_after
         self._paths = [Path(p).resolve() for p in repositories]
         self._directories = [Path(d).resolve() for d in directories]
         self._clock = clock
@@ -106,7 +112,9 @@ class ServedRepositories:
             if path in known:
                 continue
             try:
-                storage = await self._stack.enter_async_context(open_repository(path))
+                storage = await self._stack.enter_async_context(
+                    open_repository(path, commit_after=self._commit_after)
+                )
             except AnnexProxyError:
                 if path in self._paths:
                     raise
