@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -89,29 +90,41 @@ def test_testremote_over_http(served: tuple[AnnexRepo, RunningServer], tmp_path:
     assert re.search(r"^ok \d+ ", result.stdout, flags=re.MULTILINE)
 
 
-@pytest.mark.skip(
-    reason="git-annex 10.20261026 (PyPI build) rejects our test CA: under investigation"
-)
+SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def _trusting(bundle: Path) -> tuple[str, ...]:
+    """A command prefix running the client in a mount namespace that trusts ``bundle``.
+
+    git-annex (10.20261026, PyPI build) takes its CAs from the system bundle and ignores
+    SSL_CERT_FILE / SSL_CERT_DIR / SYSTEM_CERTIFICATE_PATH, so the test CA is added to a
+    copy of the bundle that is bind-mounted over the real one for the client only.
+    """
+    script = 'mount --bind "$0" ' + str(SYSTEM_BUNDLE) + ' && exec "$@"'
+    prefix = ("unshare", "--mount", "sh", "-c", script, str(bundle))
+    probe = run([*prefix, "true"], bundle.parent, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a private mount namespace here: {probe.stderr.strip()}")
+    return prefix
+
+
 def test_roundtrip_over_https(annex_repo_factory: Callable[..., AnnexRepo], tmp_path: Path) -> None:
-    ca = trustme.CA(key_type=trustme.KeyType.RSA)
+    if not SYSTEM_BUNDLE.exists():
+        pytest.skip(f"no system CA bundle at {SYSTEM_BUNDLE}")
+    ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
     cert.private_key_pem.write_to_path(str(keyfile))
-    cadir = tmp_path / "ca"
-    cadir.mkdir()
-    ca.cert_pem.write_to_path(str(cadir / "ca.pem"))
+    bundle = tmp_path / "bundle.crt"
+    bundle.write_bytes(SYSTEM_BUNDLE.read_bytes() + b"\n" + ca.cert_pem.bytes())
+    prefix = _trusting(bundle)
     server_repo = annex_repo_factory("server", bare=True)
     args = ("--wideopen", "--certfile", str(certfile), "--privatekeyfile", str(keyfile))
     with annexproxy_serve(server_repo.path, *args) as server:
         assert server.url.startswith("annex+https://")
-        env = {
-            "SYSTEM_CERTIFICATE_PATH": str(cadir),
-            "SSL_CERT_FILE": str(cadir / "ca.pem"),
-            "SSL_CERT_DIR": str(cadir),
-        }
-        client = http_client(server_repo, tmp_path / "client", server.url, env)
-        _roundtrip(server_repo, client)
+        client = http_client(server_repo, tmp_path / "client", server.url, {})
+        _roundtrip(server_repo, replace(client, prefix=prefix))
 
 
 def _branch_log(repo: AnnexRepo, key: str) -> str:

@@ -72,6 +72,8 @@ class AnnexRepo:
     uuid: str
     bare: bool
     env: Mapping[str, str] = field(default_factory=dict)
+    # Words put before every git / git-annex command (e.g. a private mount namespace).
+    prefix: tuple[str, ...] = ()
 
     @property
     def gitdir(self) -> Path:
@@ -85,14 +87,16 @@ class AnnexRepo:
 
     def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run git in this repository."""
-        return run(["git", *args], self.path, check=check, env=annex_env(dict(self.env)))
+        return run(
+            [*self.prefix, "git", *args], self.path, check=check, env=annex_env(dict(self.env))
+        )
 
     def annex(
         self, *args: str, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run git-annex in this repository."""
         return run(
-            ["git", "annex", *args],
+            [*self.prefix, "git", "annex", *args],
             self.path,
             check=check,
             env=annex_env({**self.env, **(env or {})}),
