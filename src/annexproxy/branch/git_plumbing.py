@@ -200,6 +200,28 @@ class GitPlumbing:
                 return None
             return str(entry.id) if entry.type_str == "blob" else None
 
+    def file_at(self, commit: str, path: str) -> tuple[str, bytes] | None:
+        """A file's blob id and content in ``commit``, or None when it is not a file.
+
+        One call for the per-key hot path: the lock is taken once and no context
+        manager or path object is built.
+
+        Raises:
+            RepositoryError: the objects cannot be read.
+        """
+        with self._lock:
+            try:
+                tree = self._trees.get(commit) or self._tree_of(commit)
+                try:
+                    entry = tree[path]
+                except KeyError:
+                    return None
+                if entry.type_str != "blob":
+                    return None
+                return str(entry.id), entry.peel(pygit2.Blob).data
+            except (pygit2.GitError, OSError) as exc:
+                raise RepositoryError(f"git failed in {self.gitdir}: {exc}") from exc
+
     def read_blob(self, blob_id: str) -> bytes:
         """The content of a blob.
 

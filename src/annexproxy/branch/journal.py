@@ -130,6 +130,7 @@ class Journal:
         self._plumbing = plumbing
         self._clock = clock
         self._settings: RepoSettings = plumbing.read_settings()
+        self._journal_prefix = os.path.join(self.annexdir, JOURNAL_DIR, "")
 
     @property
     def journal_dir(self) -> Path:
@@ -173,11 +174,16 @@ class Journal:
             RepositoryError: the journal file cannot be read.
         """
         name = journal_name(path)
-        with _os_errors(f"cannot read journal file {name} in {self.journal_dir}"):
-            try:
-                return discard_incomplete_append((self.journal_dir / name).read_bytes())
-            except FileNotFoundError:
-                return None
+        try:
+            # plain strings, not Path objects: this runs once per key looked up
+            with open(self._journal_prefix + name, "rb") as handle:
+                return discard_incomplete_append(handle.read())
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise RepositoryError(
+                f"cannot read journal file {name} in {self.journal_dir}: {exc}"
+            ) from exc
 
     def modify(self, path: str, change: Callable[[bytes], bytes | None]) -> bool:
         """Change one branch file through the journal, under the journal lock.

@@ -83,6 +83,11 @@ class BranchView:
             RepositoryError: git or the journal cannot be read.
         """
         local = self._journal.read_journal_only(path)
+        if not self.unmerged:  # the common case: one tree lookup at most
+            if local is not None or self.tip is None:
+                return local
+            found = self._plumbing.file_at(self.tip, path)
+            return None if found is None else found[1]
         base_blob = None if self.tip is None else self._plumbing.blob_id_at(self.tip, path)
         if local is None and base_blob is not None:
             local = self._plumbing.read_blob(base_blob)

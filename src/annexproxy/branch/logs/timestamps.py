@@ -33,6 +33,9 @@ _FRACTION_DIGITS = 12
 # no real clock and would only cost CPU, so such a line is treated as unparseable.
 MAX_INTEGER_DIGITS = 1000
 
+_S = ord("s")
+_FAST_DIGITS = 19  # "NNNN...s" short enough that int() is trivially cheap
+
 # timestamp := ["+"|"-"] DIGIT+ ["." DIGIT+] ["s"]            (branch.md section 3)
 _TIMESTAMP = re.compile(rb"([+-]?)([0-9]+)(?:\.([0-9]+))?s?")
 
@@ -65,6 +68,9 @@ class Timestamp:
                 is absurdly long (more than `MAX_INTEGER_DIGITS` digits).
         """
         raw = text.encode("ascii", "replace") if isinstance(text, str) else text
+        # Fast path for what git-annex writes (whole seconds and "s"): one per log line.
+        if 1 < len(raw) <= _FAST_DIGITS and raw[-1] == _S and raw[:-1].isdigit():
+            return cls(int(raw[:-1]) * PICOS_PER_SECOND)
         match = _TIMESTAMP.fullmatch(raw)
         if match is None:
             raise LogFormatError(f"not a git-annex timestamp: {raw!r}")
