@@ -1,0 +1,97 @@
+"""Committing the journal and merging sibling refs, on a repository built with pygit2 only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from annexproxy.branch.commit import commit_journal, merge_message, merge_siblings
+from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
+from annexproxy.branch.journal import Journal
+from annexproxy.branch.view import BranchView, union_lines
+
+U = "2fe550a4-fab9-462f-8322-ece2616932ad"
+
+
+@pytest.fixture
+def plumbing(tmp_path: Path) -> GitPlumbing:
+    repo = pygit2.init_repository(str(tmp_path / "r"), bare=True)
+    repo.config["annex.uuid"] = U
+    sig = pygit2.Signature("t", "t@t", 1700000000, 0)
+    empty = repo.TreeBuilder().write()
+    repo.create_commit(BRANCH_REF, sig, sig, "branch created", empty, [])
+    (tmp_path / "r" / "annex").mkdir()
+    return GitPlumbing(tmp_path / "r")
+
+
+def add_commit(plumbing: GitPlumbing, ref: str, base: str, files: dict[str, bytes]) -> str:
+    commit = plumbing.commit(plumbing.tree_with(base, files), [base], "x")
+    assert plumbing.update_ref(ref, commit, plumbing.resolve_ref(ref))
+    return commit
+
+
+def test_union_lines_sorts_and_dedups() -> None:
+    assert union_lines(b"b\na\n", b"a\nc") == b"a\nb\nc\n"
+
+
+def test_commit_journal_and_cas(plumbing: GitPlumbing) -> None:
+    journal = Journal(plumbing.annexdir, plumbing)
+    root = plumbing.resolve_ref()
+    assert root is not None
+    journal.modify("e7d/d01/K.log", lambda _: b"1s 1 " + U.encode() + b"\n")
+    journal.modify("proxy.log", lambda _: b"1s " + U.encode() + b" \n")
+    result = commit_journal(plumbing, journal)
+    assert result.commit is not None
+    assert result.committed_files == ("e7d/d01/K.log", "proxy.log")
+    assert journal.files() == {}
+    assert plumbing.read_file_at(result.commit, "proxy.log") == b"1s " + U.encode() + b" \n"
+    assert commit_journal(plumbing, journal).commit is None
+    # compare-and-swap: a stale expected value changes nothing
+    assert not plumbing.update_ref(BRANCH_REF, root, root)
+    assert plumbing.resolve_ref() == result.commit
+
+
+def test_merge_diverged_sibling(plumbing: GitPlumbing) -> None:
+    journal = Journal(plumbing.annexdir, plumbing)
+    root = plumbing.resolve_ref()
+    assert root is not None
+    ours = add_commit(plumbing, BRANCH_REF, root, {"group.log": b"b line\n", "a.log": b"x\n"})
+    theirs = add_commit(
+        plumbing, "refs/remotes/gw/git-annex", root, {"group.log": b"a line\n", "n.log": b"n\n"}
+    )
+    synced = add_commit(plumbing, "refs/heads/synced/git-annex", root, {"z.log": b"z\n"})
+    journal.modify("j.log", lambda _: b"j\n")
+    view = BranchView(plumbing, journal)
+    assert view.read("group.log") == b"a line\nb line\n"  # union before any merge
+    assert view.read("n.log") == b"n\n"
+    result = merge_siblings(plumbing, journal)
+    assert result.commit is not None
+    assert result.merged_refs == ("refs/heads/synced/git-annex", "refs/remotes/gw/git-annex")
+    repo = pygit2.Repository(str(plumbing.gitdir))
+    commit = repo[pygit2.Oid(hex=result.commit)].peel(pygit2.Commit)
+    assert [str(p) for p in commit.parent_ids] == [ours, synced, theirs]
+    assert commit.message == merge_message(list(result.merged_refs))
+    repo.free()
+    assert commit.message == "merging synced/git-annex gw/git-annex into git-annex"
+    for path, content in {
+        "group.log": b"a line\nb line\n",
+        "a.log": b"x\n",
+        "n.log": b"n\n",
+        "z.log": b"z\n",
+        "j.log": b"j\n",
+    }.items():
+        assert plumbing.read_file_at(result.commit, path) == content
+    assert journal.files() == {}
+    assert merge_siblings(plumbing, journal).commit is None  # nothing left to merge
+
+
+def test_fast_forward_when_journal_clean(plumbing: GitPlumbing) -> None:
+    journal = Journal(plumbing.annexdir, plumbing)
+    root = plumbing.resolve_ref()
+    assert root is not None
+    ahead = add_commit(plumbing, "refs/heads/synced/git-annex", root, {"x.log": b"x\n"})
+    result = merge_siblings(plumbing, journal)
+    assert result.fast_forward
+    assert plumbing.resolve_ref() == ahead
