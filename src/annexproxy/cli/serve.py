@@ -1,4 +1,8 @@
-"""`annexproxy serve`: P2P over HTTP, with the options of `git annex p2phttp`."""
+"""`annexproxy serve`: P2P over HTTP, with the options of `git annex p2phttp`.
+
+The same port also serves the repositories to git (smart HTTP) and the ``config`` file
+git-annex discovers the API with; ``--annex-url`` sets the URL advertised there.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,15 @@ from pathlib import Path
 
 from annexproxy.errors import ConfigError
 from annexproxy.p2phttp.auth import AuthPolicy, users_from_environment
+from annexproxy.server.git_http import validate_annex_url
 from annexproxy.server.http_server import ServeConfig, run_server
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``serve`` and its options."""
-    p = sub.add_parser("serve", help="serve repositories over P2P-over-HTTP (annex+http)")
+    p = sub.add_parser(
+        "serve", help="serve repositories over P2P-over-HTTP (annex+http) and git smart HTTP"
+    )
     p.add_argument(
         "--directory",
         action="append",
@@ -50,6 +57,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="concurrent requests before answering 503 (default 512)",
     )
     p.add_argument("--no-access-log", action="store_true")
+    p.add_argument(
+        "--annex-url",
+        default=None,
+        help="annex+http(s) URL advertised in each repository's config for discovery "
+        "(default: built from the request's Host header; set it behind a reverse proxy)",
+    )
     p.set_defaults(run=_run)
 
 
@@ -78,6 +91,7 @@ def _run(args: argparse.Namespace) -> int:
         policy=policy,
         max_transfers=args.max_transfers,
         access_log=not args.no_access_log,
+        annex_url=None if args.annex_url is None else validate_annex_url(args.annex_url),
     )
     return asyncio.run(_serve(config))
 

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from annexproxy.errors import ConfigError
 from annexproxy.p2phttp.auth import AuthPolicy
+from annexproxy.server.git_http import add_git_routes
 from annexproxy.server.http_api import HttpApi, JsonAccessLogger, make_app
 from annexproxy.server.served import ServedRepositories
 
@@ -36,6 +37,7 @@ class ServeConfig:
     policy: AuthPolicy = field(default_factory=AuthPolicy)
     max_transfers: int = 512
     access_log: bool = True
+    annex_url: str | None = None  # advertised in <repo>/config; default: from Host
 
 
 def _ssl_context(config: ServeConfig) -> ssl.SSLContext | None:
@@ -66,8 +68,17 @@ async def run_server(
         repositories=config.repositories, directories=config.directories
     ) as repositories:
         handlers = HttpApi(repositories, config.policy, max_transfers=config.max_transfers)
+        app = make_app(handlers)
+        git = add_git_routes(
+            app,
+            repositories,
+            config.policy,
+            singles=config.repositories,
+            directories=config.directories,
+            annex_url=config.annex_url,
+        )
         runner = web.AppRunner(
-            make_app(handlers),
+            app,
             access_log_class=JsonAccessLogger,
             access_log=logging.getLogger("annexproxy.access") if config.access_log else None,
             handle_signals=False,
@@ -84,6 +95,10 @@ async def run_server(
             except OSError as exc:
                 raise ConfigError(f"cannot listen: {exc}") from exc
             ready(_describe(site, context is not None, len(repositories.all())))
+            base = _base_url(site, context is not None)
+            if base is not None:
+                for url in git.clone_urls(base):
+                    ready(f"git clone {url}")
             await stop.wait()
         finally:
             await runner.cleanup()
@@ -99,3 +114,12 @@ def _describe(site: web.BaseSite, tls: bool, count: int) -> str:
     else:
         where = site.name
     return f"serving {count} repositor{'y' if count == 1 else 'ies'} at {where}"
+
+
+def _base_url(site: web.BaseSite, tls: bool) -> str | None:
+    """``http(s)://host:port`` of a TCP site, None for a unix socket."""
+    sockets = getattr(site._server, "sockets", None) or []
+    if not sockets or not isinstance(sockets[0].getsockname(), tuple):
+        return None
+    host, port = sockets[0].getsockname()[:2]
+    return f"{'https' if tls else 'http'}://{host}:{port}"

@@ -99,6 +99,15 @@ class ServedRepositories:
             found = self._by_uuid.get(uuid)
         return found
 
+    async def refresh(self) -> None:
+        """Look for new repositories below the directories (at most once per interval).
+
+        Raises:
+            RepositoryError: an explicitly given repository cannot be opened.
+        """
+        if self._directories:
+            await self._scan(force=False)
+
     async def _scan(self, *, force: bool) -> None:
         now = self._clock()
         if not force and now - self._last_scan < RESCAN_INTERVAL:
