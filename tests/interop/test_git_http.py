@@ -121,6 +121,20 @@ def test_push_refused_when_readonly(
     assert server_repo.git("rev-parse", "--verify", "-q", "topic", check=False).returncode != 0
 
 
+def test_push_with_credentials_after_401(server_repo: AnnexRepo, tmp_path: Path) -> None:
+    """An anonymous push meets 401 with the challenge; git retries with the user's password."""
+    env = {"GIT_ANNEX_P2PHTTP_PASSWORD_alice": "sesame"}
+    args = ("--authenv-http", "--unauth-readonly")
+    with annexproxy_serve(server_repo.path, *args, env=env) as server:
+        client = _clone(f"{_base(server)}/server", tmp_path / "client")
+        client.git("commit", "-q", "--allow-empty", "-m", "by alice")
+        status, _ = _request(server, "GET", "/server/info/refs?service=git-receive-pack")
+        assert status == 401
+        url = f"http://alice:sesame@127.0.0.1:{server.port}/server"
+        client.git("push", "-q", url, "HEAD:refs/heads/topic")
+    assert server_repo.git("rev-parse", "topic").stdout == client.git("rev-parse", "HEAD").stdout
+
+
 def test_clone_then_annex_get_and_copy(
     server_repo: AnnexRepo, wideopen: RunningServer, tmp_path: Path
 ) -> None:

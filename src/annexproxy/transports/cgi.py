@@ -117,14 +117,20 @@ async def respond_with_cgi(
         async with asyncio.TaskGroup() as group:
             feeder = group.create_task(_feed(request, proc))
             group.create_task(_collect_stderr(proc, tail))
+            complete = False
             try:
-                return await _relay(request, proc)
+                response, complete = await _relay(request, proc)
+                return response
             finally:
                 feeder.cancel()
+                if not complete:
+                    # Nobody reads its output any more: waiting would only delay the kill.
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
                 await _reap(proc)
     finally:
         await _reap(proc)
-        if proc.returncode:
+        if proc.returncode and proc.returncode > 0:
             message = tail.decode("utf-8", "replace").strip()
             log.warning("%s exited with %s: %s", argv[0], proc.returncode, message)
 
@@ -191,8 +197,13 @@ async def _read_head(proc: asyncio.subprocess.Process) -> CgiHead | None:
         lines.append(line)
 
 
-async def _relay(request: web.Request, proc: asyncio.subprocess.Process) -> web.StreamResponse:
-    """Send the child's answer: its header block, then its stdout as the body."""
+async def _relay(
+    request: web.Request, proc: asyncio.subprocess.Process
+) -> tuple[web.StreamResponse, bool]:
+    """Send the child's answer: its header block, then its stdout as the body.
+
+    Returns the response and whether the child's whole output was relayed.
+    """
     assert proc.stdout is not None
     try:
         head = await _read_head(proc)
@@ -200,26 +211,31 @@ async def _relay(request: web.Request, proc: asyncio.subprocess.Process) -> web.
         log.warning("bad answer from CGI program: %s", exc)
         head = None
     if head is None:
-        return web.Response(status=502, text="the git backend failed; see the server log\n")
+        failed = web.Response(status=502, text="the git backend failed; see the server log\n")
+        return failed, False
     response = web.StreamResponse(status=head.status, reason=head.reason)
     for name, value in head.headers:
         if name.lower() not in HOP_BY_HOP:
             response.headers.add(name, value)
     try:
         await response.prepare(request)
-        if request.method != "HEAD":
-            while True:
-                async with asyncio.timeout(OUTPUT_IDLE_TIMEOUT):
-                    chunk = await proc.stdout.read(CHUNK)
-                if not chunk:
-                    break
-                await response.write(chunk)
+        if request.method == "HEAD":
+            await response.write_eof()
+            return response, False
+        while True:
+            async with asyncio.timeout(OUTPUT_IDLE_TIMEOUT):
+                chunk = await proc.stdout.read(CHUNK)
+            if not chunk:
+                break
+            await response.write(chunk)
         await response.write_eof()
     except ConnectionError as exc:
         log.info("client went away during a CGI response: %s", exc)
+        return response, False
     except TimeoutError:
         log.warning("CGI program stalled; response cut short")
-    return response
+        return response, False
+    return response, True
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> None:
