@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from annexproxy.testing.httpserver import RunningServer, annexproxy_serve
-from annexproxy.testing.realannex import AnnexRepo, add_file, make_annex_repo, run
+from annexproxy.testing.realannex import AnnexRepo, add_file, annex_env, make_annex_repo, run
 
 pytestmark = pytest.mark.interop
 
@@ -69,7 +69,14 @@ def test_clone_fetch_push(server_repo: AnnexRepo, wideopen: RunningServer, tmp_p
     client = _clone(f"{_base(wideopen)}/server", tmp_path / "client")
     assert client.git("rev-parse", "HEAD").stdout == server_repo.git("rev-parse", "HEAD").stdout
     add_file(server_repo, "second.bin", b"second\n")
-    client.git("fetch", "-q", "origin")
+    # Enough local commits that the "have" lines pass 1 KiB: git then gzips the request.
+    for n in range(40):
+        client.git("commit", "-q", "--allow-empty", "-m", f"local {n}")
+    trace = tmp_path / "curl.trace"
+    run(
+        ["git", "fetch", "-q", "origin"], client.path, env=annex_env({"GIT_TRACE_CURL": str(trace)})
+    )
+    assert "Content-Encoding: gzip" in trace.read_text()
     assert (
         client.git("rev-parse", "origin/main").stdout == server_repo.git("rev-parse", "HEAD").stdout
     )
