@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from annexproxy.errors import ConfigError, RemoteProtocolError
 from annexproxy.p2phttp.api import HttpError
 from annexproxy.server.git_http import (
+    GitUrlMap,
     classify,
     discovery_config,
     split_path,
     url_names,
     validate_annex_url,
 )
+from annexproxy.server.served import ServedRepository
 from annexproxy.transports.cgi import CgiHead, parse_cgi_head
 
 
@@ -103,6 +108,32 @@ def test_classify_refuses(rest: tuple[str, ...], method: str, status: int) -> No
     with pytest.raises(HttpError) as info:
         classify(rest, method, {})
     assert info.value.status == status
+
+
+def test_resolve_prefers_a_git_path(tmp_path: Path) -> None:
+    one, info = tmp_path / "one", tmp_path / "one" / "info"
+    served = [
+        ServedRepository(path=one, storage=None),  # type: ignore[arg-type]
+        ServedRepository(path=info, storage=None),  # type: ignore[arg-type]
+    ]
+
+    class Registry:
+        def all(self) -> list[ServedRepository]:
+            return served
+
+        async def refresh(self) -> None:
+            return None
+
+    urls = GitUrlMap(Registry(), singles=(), directories=(one,))  # type: ignore[arg-type]
+
+    def resolve(*segments: str) -> tuple[ServedRepository, tuple[str, ...]] | None:
+        return asyncio.run(urls.resolve(segments))
+
+    assert resolve("info", "refs") == (served[0], ("info", "refs"))
+    assert resolve("info", "info", "refs") == (served[1], ("info", "refs"))
+    assert resolve("info", "config") == (served[1], ("config",))
+    assert resolve("info", "description") is None
+    assert resolve() is None
 
 
 def test_discovery_config() -> None:

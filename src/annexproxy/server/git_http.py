@@ -117,6 +117,12 @@ def classify(rest: Segments, method: str, query: Mapping[str, list[str]]) -> Git
     return GitRequest(kind=kind, write=write, path_info="/" + joined)
 
 
+def is_git_path(rest: Segments) -> bool:
+    """Whether ``rest`` is a path git or git-annex asks for below a repository URL."""
+    joined = "/".join(rest)
+    return joined == "config" or joined in _SERVICES or _DUMB.fullmatch(joined) is not None
+
+
 def split_path(raw_path: str) -> Segments:
     """The decoded segments of a raw request path, empty segments dropped.
 
@@ -217,10 +223,12 @@ class GitUrlMap:
         """The repository a request path is below, and the rest of the path."""
         for attempt in range(2):
             self._rebuild()
-            # The longest name wins; git's own paths are at most three segments long.
-            for cut in range(len(segments), max(-1, len(segments) - 4), -1):
+            # The longest name followed by a path git uses wins (a repository named
+            # "info" at / must not hide /info/refs of the repository at /); git's paths
+            # are at most three segments long.
+            for cut in range(len(segments) - 1, max(-1, len(segments) - 4), -1):
                 found = self._names.get(segments[:cut])
-                if found is not None and cut < len(segments):
+                if found is not None and is_git_path(segments[cut:]):
                     return found, segments[cut:]
             if attempt == 0:
                 await self._repositories.refresh()
