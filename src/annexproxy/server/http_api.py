@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
+import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
@@ -34,7 +35,7 @@ from annexproxy.errors import (
 from annexproxy.keys import Key
 from annexproxy.p2phttp import api
 from annexproxy.p2phttp.api import ApiRequest, HttpError
-from annexproxy.p2phttp.auth import AuthPolicy
+from annexproxy.p2phttp.auth import AuthPolicy, parse_authorization
 from annexproxy.server.served import ServedRepositories
 from annexproxy.storage.base import ContentLock, Storage
 
@@ -105,7 +106,12 @@ def _segments(request: web.Request, mount: str) -> list[str]:
     rest = raw[len(mount) :] if raw.startswith(mount) else None
     if rest is None:
         raise HttpError(404)
-    return [unquote(s) for s in rest.strip("/").split("/")] if rest.strip("/") else []
+    # Keep empty segments ("/git-annex//v4/..." has an empty server UUID: 400), but not
+    # the one after a trailing slash, which git-annex's server ignores.
+    parts = rest.split("/")
+    if parts[-1] == "":
+        parts.pop()
+    return [unquote(s) for s in parts]
 
 
 @dataclass(slots=True)
@@ -126,14 +132,16 @@ class HttpApi:
             parsed = api.parse_request(
                 request.method,
                 _segments(request, self.mount),
-                {k: request.query.getall(k) for k in request.query},
+                api.parse_query(request.rel_url.raw_query_string),
+                request.headers,
             )
+            authorization = request.headers.get("Authorization")
+            if authorization is not None:
+                parse_authorization(authorization)  # a malformed header is 400, before 404
             served = await self.repositories.get(parsed.server_uuid)
             if served is None:
                 raise HttpError(404)
-            self.policy.decide(
-                parsed.endpoint, request.headers.get("Authorization"), tls=request.secure
-            )
+            self.policy.decide(parsed.endpoint, authorization, tls=request.secure)
             if parsed.endpoint in ("lockcontent", "keeplocked"):
                 return await self._dispatch(parsed, served.storage, request)
             if self._active >= self.max_transfers:
@@ -227,7 +235,8 @@ class HttpApi:
     async def _put(
         self, req: ApiRequest, storage: Storage, key: Key, request: web.Request
     ) -> web.StreamResponse:
-        length = api.parse_data_length(request.headers.get("X-git-annex-data-length"))
+        length = req.data_length
+        assert length is not None  # parse_request requires it for put
         if req.data_present:
             return _json(api.put_body(req.version, await storage.checkpresent(key)))
         if await storage.checkpresent(key):
@@ -355,15 +364,21 @@ async def _send_object(
     if request.method == "HEAD" or count == 0:
         await response.write_eof()
         return response
-    if path is not None and request.transport is not None:
-        with path.open("rb") as fobj:
-            await asyncio.get_running_loop().sendfile(
-                request.transport, fobj, offset + start, count
-            )
-    else:
-        async for chunk in chunks:
-            await response.write(chunk)
-    await response.write_eof()
+    try:
+        if path is not None and request.transport is not None:
+            with path.open("rb") as fobj:
+                await asyncio.get_running_loop().sendfile(
+                    request.transport, fobj, offset + start, count
+                )
+        else:
+            async for chunk in chunks:
+                await response.write(chunk)
+        await response.write_eof()
+    except (ConnectionError, aiohttp.ClientConnectionResetError) as exc:
+        # The client went away mid-download; nothing to answer, nothing to clean up.
+        log.info("download of %s cut short by the client: %s", request.path, exc)
+        if request.transport is not None:
+            request.transport.close()
     return response
 
 

@@ -17,7 +17,7 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -322,6 +322,14 @@ class AnnexRepoStorage:
                 " lock the other copies again and retry"
             )
 
+    def content_change(self, key: Key) -> AbstractAsyncContextManager[None]:
+        """Serialise, within this process, changes to whether ``key`` is present.
+
+        An upload's install and a removal of the same key then happen one after the
+        other, each with its location-log entry, so the log ends in the true state.
+        """
+        return _inprocess_exclusive("content:" + key.keyfile())
+
     async def remove(self, key: Key, *, before: int | None = None) -> None:
         """Remove the content of ``key`` (every copy in the object store).
 
@@ -331,14 +339,15 @@ class AnnexRepoStorage:
             StorageError: ``before`` passed, or deleting failed.
         """
         self._require_writable()
-        removed = False
-        for obj in self.layout.object_candidates(key):
-            if obj.is_file():
-                self._check_deadline(key, before)
-                await self._remove_object(key, obj, before)
-                removed = True
-        if removed and self.presence_log is not None:
-            await self.presence_log(key, False)
+        async with self.content_change(key):
+            removed = False
+            for obj in self.layout.object_candidates(key):
+                if obj.is_file():
+                    self._check_deadline(key, before)
+                    await self._remove_object(key, obj, before)
+                    removed = True
+            if removed and self.presence_log is not None:
+                await self.presence_log(key, False)
 
     async def _remove_object(self, key: Key, obj: Path, before: int | None) -> None:
         if retention.protected(obj, self.clock()):

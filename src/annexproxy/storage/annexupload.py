@@ -29,6 +29,9 @@ _HASH_PIECE = 1 << 20
 _THREAD_WRITE = 256 << 10  # writes at least this large go to a worker thread
 
 
+_INSTALL_ATTEMPTS = 20
+
+
 def _os_error(key: Key, what: str, exc: OSError) -> StorageError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return OutOfSpace(f"{key}: no space left while {what}: {exc}")
@@ -159,32 +162,45 @@ class AnnexUpload:
         """
         if self._done or self._fd is None:
             raise StorageError(f"{self._key}: commit after the upload was finished")
-        if self._storage.find_object(self._key) is not None:
-            self._discard()  # already present: nothing to do (git-annex's ALREADY-HAVE)
-            return
-        self._verify(sender_valid=sender_valid)
-        fd = self._fd
-        try:
-            await asyncio.to_thread(os.fsync, fd)
-            self.close()
-            await asyncio.to_thread(self._install)
-        except OSError as exc:
-            raise _os_error(self._key, "storing the object", exc) from exc
-        self._done = True
-        if self._storage.presence_log is not None:
-            await self._storage.presence_log(self._key, True)
+        async with self._storage.content_change(self._key):
+            if self._storage.find_object(self._key) is not None:
+                self._discard()  # already present: nothing to do (git-annex's ALREADY-HAVE)
+                return
+            self._verify(sender_valid=sender_valid)
+            fd = self._fd
+            try:
+                await asyncio.to_thread(os.fsync, fd)
+                self.close()
+                await asyncio.to_thread(self._install)
+            except OSError as exc:
+                raise _os_error(self._key, "storing the object", exc) from exc
+            self._done = True
+            if self._storage.presence_log is not None:
+                await self._storage.presence_log(self._key, True)
 
     def _install(self) -> None:
         """Rename into ``<hashdir>/<kf>/<kf>``, freeze, and fsync the directories."""
         dest = self._storage.layout.new_object_path(self._key)
         keydir = dest.parent
-        keydir.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            keydir.mkdir()
-        except FileExistsError:
-            keydir.chmod(0o755)  # a frozen, empty leftover from an interrupted removal
         os.chmod(self._tmp, 0o444)
-        os.replace(self._tmp, dest)
+        for attempt in range(_INSTALL_ATTEMPTS):
+            keydir.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                keydir.mkdir()
+            except FileExistsError:
+                keydir.chmod(0o755)  # a frozen, empty leftover from an interrupted removal
+            except FileNotFoundError:
+                continue  # a removal pruned the empty hash directories meanwhile
+            try:
+                os.replace(self._tmp, dest)
+                break
+            except FileNotFoundError:
+                # A removal of this key (here or by git-annex) pruned the empty key
+                # directory between mkdir and rename; make it again.
+                if attempt == _INSTALL_ATTEMPTS - 1 or not self._tmp.exists():
+                    raise
+        else:
+            raise FileNotFoundError(f"{keydir} kept disappearing while storing {self._key}")
         _fsync_dir(keydir)
         keydir.chmod(0o555)
         _fsync_dir(keydir.parent)

@@ -75,9 +75,11 @@ def annexproxy_serve(
         with log.open("wb") as sink:
             copier = threading.Thread(target=_copy, args=(proc, sink), daemon=True)
             copier.start()
-            yield RunningServer(url=url, port=port, process=proc, log=log)
-            _stop(proc)
-            copier.join(timeout=15)
+            try:
+                yield RunningServer(url=url, port=port, process=proc, log=log)
+            finally:
+                _stop(proc)
+                copier.join(timeout=15)
     finally:
         _stop(proc)
         proc.stderr.close()
