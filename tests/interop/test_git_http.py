@@ -158,6 +158,11 @@ def test_clone_then_annex_get_and_copy(
     assert server_repo.uuid in client.annex("whereis", "new.bin").stdout
     location = server_repo.annex("contentlocation", key).stdout.strip()
     assert (server_repo.path / location).read_bytes() == b"from the client\n"
+    # sync pushes synced/* through git-receive-pack; the server's hook merges them.
+    client.annex("sync", "--no-content", "--quiet")
+    assert (
+        server_repo.git("rev-parse", "synced/main").stdout == client.git("rev-parse", "HEAD").stdout
+    )
 
 
 def test_annex_url_option(server_repo: AnnexRepo) -> None:
