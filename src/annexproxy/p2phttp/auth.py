@@ -77,6 +77,33 @@ def users_from_environment(env: Mapping[str, str]) -> dict[str, User]:
     return users
 
 
+_BAD_HEADER: Final = "Error parsing header Authorization failed: invalid basic auth header"
+
+
+def parse_authorization(header: str) -> tuple[bytes, bytes]:
+    """Split a Basic ``Authorization`` header into user name and password.
+
+    Grammar: ``"Basic"`` (any case) whitespace base64(``name [":" password]``). As in
+    git-annex, a value without ``:`` is a user with an empty password (it will not
+    authenticate), while a header that is not Basic, not padded base64, or empty is
+    malformed.
+
+    Raises:
+        HttpError: (400) the header is malformed (wire.md 5.8).
+    """
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise HttpError(400, _BAD_HEADER)
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True)
+    except binascii.Error as exc:
+        raise HttpError(400, _BAD_HEADER) from exc
+    if not decoded:
+        raise HttpError(400, _BAD_HEADER)
+    name, _, password = decoded.partition(b":")
+    return name, password
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthPolicy:
     """The authentication options of a server."""
@@ -104,22 +131,11 @@ class AuthPolicy:
         return None
 
     def _authenticate(self, header: str, tls: bool) -> User | None:
-        scheme, _, credentials = header.strip().partition(" ")
-        if scheme.lower() != "basic":
-            raise HttpError(
-                400, "Error parsing header Authorization failed: invalid basic auth header"
-            )
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise HttpError(
-                400, "Error parsing header Authorization failed: invalid basic auth header"
-            ) from exc
-        name, sep, password = decoded.partition(":")
-        if not sep or not (self.authenv_http or (self.authenv and tls)):
+        name, password = parse_authorization(header)
+        if not (self.authenv_http or (self.authenv and tls)):
             return None
-        user = self.users.get(name)
-        if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
+        user = self.users.get(name.decode("utf-8", "surrogateescape"))
+        if user is None or not hmac.compare_digest(user.password.encode(), password):
             return None
         return user
 
