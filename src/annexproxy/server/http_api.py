@@ -247,8 +247,12 @@ class HttpApi:
                 return _json(api.put_body(req.version, True))
             skip = upload.offset - (req.offset or 0)
             if skip < 0:
-                # We hold less than the client thinks: it must resume from our offset.
-                await _drain(request)
+                # We hold less than the client thinks. Like git-annex, take the bytes
+                # marked invalid: verification fails and the partial content is
+                # discarded, so the next putoffset says 0 (wire.md 5.4.8).
+                await _receive(request, upload.write, skip=0, limit=length)
+                with contextlib.suppress(VerificationFailed):
+                    await upload.commit(sender_valid=False)
                 return _json(api.put_body(req.version, False))
             received = await _receive(request, upload.write, skip=skip, limit=length)
             if received == length:
