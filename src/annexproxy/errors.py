@@ -95,6 +95,18 @@ class ContentLocked(StorageError):
         self.key = key
 
 
+class PartialRemoval(StorageError):
+    """Removal failed somewhere, but these other repositories did lose the content.
+
+    Attributes:
+        others: UUIDs (not the addressed one) from which the content was removed.
+    """
+
+    def __init__(self, message: str, *, others: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.others = others
+
+
 class NodeUnavailable(StorageError):
     """A node (repository or remote) cannot be reached."""
 

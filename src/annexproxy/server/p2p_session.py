@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from annexproxy.errors import (
     AnnexProxyError,
     ContentLocked,
     KeyNotPresent,
+    PartialRemoval,
     ProtocolError,
     RemoteProtocolError,
     StorageError,
@@ -29,9 +30,10 @@ from annexproxy.p2p import messages as m
 from annexproxy.p2p import versions
 from annexproxy.p2p.connection import ConnectionClosed, P2PConnection, PayloadChunk, PayloadEnd
 from annexproxy.p2p.states import Role, State
-from annexproxy.storage.base import ContentLock, Storage
+from annexproxy.storage.base import ContentLock, Storage, Upload
 from annexproxy.transports.driver import P2PDriver
 from annexproxy.transports.streams import ByteStream
+from annexproxy.uuids import RepoUUID
 
 READ_ONLY_ERROR = "this repository is read-only; write access denied"
 APPEND_ONLY_ERROR = "this repository is append-only; removal denied"
@@ -146,8 +148,8 @@ class P2PSession:
                 await self._driver.send(m.Timestamp(timestamp=await self._storage.timestamp()))
             case m.Get(offset=offset, key=key):
                 await self._get(key, offset)
-            case m.Put(key=key):
-                await self._put(key)
+            case m.Put(associated_file=af, key=key):
+                await self._put(key, af)
             case m.Connect(service=service):
                 await self._connect(service)
             case m.NotifyChange():
@@ -184,12 +186,32 @@ class P2PSession:
             await self._driver.send(m.Error(text=text))
             return
         try:
-            await self._storage.remove(key, before=before)
+            others = await self._storage.remove(key, before=before)
+        except PartialRemoval as exc:
+            self._report(f"cannot remove {key} everywhere: {exc}")
+            await self._driver.send(self._plus(m.Failure(), exc.others))
+            return
         except StorageError as exc:
             self._report(f"cannot remove {key}: {exc}")
             await self._driver.send(m.Failure())
             return
-        await self._driver.send(m.Success())
+        await self._driver.send(self._plus(m.Success(), others))
+
+    def _plus(self, plain: m.Success | m.Failure, others: Sequence[str]) -> m.Message:
+        """SUCCESS/FAILURE, or the -PLUS form naming ``others`` (v2+, wire.md 4.5-4.6)."""
+        if not others or not versions.has_plus(self._conn.version):
+            return plain
+        uuids = tuple(RepoUUID(u) for u in others)
+        return (
+            m.SuccessPlus(uuids=uuids)
+            if isinstance(plain, m.Success)
+            else m.FailurePlus(uuids=uuids)
+        )
+
+    def _already_have(self, others: Sequence[str]) -> m.Message:
+        if not others or not versions.has_plus(self._conn.version):
+            return m.AlreadyHave()
+        return m.AlreadyHavePlus(uuids=tuple(RepoUUID(u) for u in others))
 
     async def _get(self, key: Key, offset: int) -> None:
         validity = versions.has_validity(self._conn.version)
@@ -214,58 +236,57 @@ class P2PSession:
         if validity:
             await self._driver.send(m.Valid() if unchanged else m.Invalid())
 
-    async def _put(self, key: Key) -> None:
+    async def _put(self, key: Key, associated_file: str | None) -> None:
         if self._options.mode is AccessMode.READ_ONLY:
             await self._driver.send(m.Error(text=READ_ONLY_ERROR))
             return
         try:
-            present = await self._storage.checkpresent(key)
+            async with self._storage.upload(key, associated_file) as upload:
+                await self._put_into(key, upload)
         except StorageError as exc:
-            await self._driver.send(m.Error(text=f"cannot check presence of {key}: {exc}"))
-            return
-        if present:
-            await self._driver.send(m.AlreadyHave())
-            return
-        async with self._storage.upload(key) as upload:
-            # Another upload of this key may have finished while we waited for it.
-            if await self._storage.checkpresent(key):
-                await self._driver.send(m.AlreadyHave())
-                return
-            await self._driver.send(m.PutFrom(offset=upload.offset))
-            event = await self._driver.next_event()
-            if isinstance(event, m.DataPresent):
-                present = await self._storage.checkpresent(key)
-                await self._driver.send(m.Success() if present else m.Failure())
-                return
-            if isinstance(event, m.Error):
-                return  # the client gave up before sending; nothing to answer
-            if isinstance(event, ConnectionClosed):
-                raise _Close(0)
-            assert isinstance(event, m.Data)  # the connection allows nothing else here
-            try:
-                failure = await self._receive_payload(upload.write)
-            except RemoteProtocolError as exc:
-                if exc.fatal and self._conn.state is State.AWAIT_PUT_RESULT:
-                    await self._send_quietly(m.Failure())
+            if self._conn.state is not State.AWAIT_PUT_REPLY:
                 raise
-            sender_valid = True
-            if versions.has_validity(self._conn.version):
-                sender_valid = await self._receive_validity()
-                if self._conn.state is not State.AWAIT_PUT_RESULT:
-                    return  # the client sent ERROR: it gave up, and expects no answer
-            try:
-                if failure is not None:
-                    raise failure
-                await upload.commit(sender_valid=sender_valid)
-            except VerificationFailed as exc:
-                self._report(f"verification of content failed: {exc}")
-                await self._driver.send(m.Failure())
-                return
-            except StorageError as exc:
-                self._report(f"cannot store {key}: {exc}")
-                await self._driver.send(m.Failure())
-                return
-        await self._driver.send(m.Success())
+            await self._driver.send(m.Error(text=f"cannot store {key}: {exc}"))
+
+    async def _put_into(self, key: Key, upload: Upload) -> None:
+        if upload.already_have is not None:
+            await self._driver.send(self._already_have(upload.already_have))
+            return
+        await self._driver.send(m.PutFrom(offset=upload.offset))
+        event = await self._driver.next_event()
+        if isinstance(event, m.DataPresent):
+            present = await self._storage.checkpresent(key)
+            await self._driver.send(m.Success() if present else m.Failure())
+            return
+        if isinstance(event, m.Error):
+            return  # the client gave up before sending; nothing to answer
+        if isinstance(event, ConnectionClosed):
+            raise _Close(0)
+        assert isinstance(event, m.Data)  # the connection allows nothing else here
+        try:
+            failure = await self._receive_payload(upload.write)
+        except RemoteProtocolError as exc:
+            if exc.fatal and self._conn.state is State.AWAIT_PUT_RESULT:
+                await self._send_quietly(m.Failure())
+            raise
+        sender_valid = True
+        if versions.has_validity(self._conn.version):
+            sender_valid = await self._receive_validity()
+            if self._conn.state is not State.AWAIT_PUT_RESULT:
+                return  # the client sent ERROR: it gave up, and expects no answer
+        try:
+            if failure is not None:
+                raise failure
+            others = await upload.commit(sender_valid=sender_valid)
+        except VerificationFailed as exc:
+            self._report(f"verification of content failed: {exc}")
+            await self._driver.send(m.Failure())
+            return
+        except StorageError as exc:
+            self._report(f"cannot store {key}: {exc}")
+            await self._driver.send(m.Failure())
+            return
+        await self._driver.send(self._plus(m.Success(), others))
 
     async def _receive_validity(self) -> bool:
         """Read VALID or INVALID after an upload; anything else counts as INVALID."""

@@ -26,6 +26,7 @@ from annexproxy.keys import Key
 from annexproxy.storage import retention
 from annexproxy.storage.annexlayout import AnnexLayout, open_layout
 from annexproxy.storage.annexupload import AnnexUpload
+from annexproxy.storage.base import Others
 from annexproxy.storage.contentlock import FileLock, lock_exclusive_wait, thawed, try_lock
 from annexproxy.uuids import RepoUUID
 
@@ -268,7 +269,9 @@ class AnnexRepoStorage:
                 lock.release(unlink=True)
 
     @asynccontextmanager
-    async def upload(self, key: Key) -> AsyncIterator[AnnexUpload]:
+    async def upload(
+        self, key: Key, associated_file: str | None = None
+    ) -> AsyncIterator[AnnexUpload]:
         """Start or resume an upload of ``key`` into ``<annexdir>/tmp/<kf>``.
 
         Waits while another upload of the key runs, in this process (asyncio lock) or in
@@ -330,7 +333,7 @@ class AnnexRepoStorage:
         """
         return _inprocess_exclusive("content:" + key.keyfile())
 
-    async def remove(self, key: Key, *, before: int | None = None) -> None:
+    async def remove(self, key: Key, *, before: int | None = None) -> Others:
         """Remove the content of ``key`` (every copy in the object store).
 
         Raises:
@@ -348,6 +351,7 @@ class AnnexRepoStorage:
                     removed = True
             if removed and self.presence_log is not None:
                 await self.presence_log(key, False)
+            return ()
 
     async def _remove_object(self, key: Key, obj: Path, before: int | None) -> None:
         if retention.protected(obj, self.clock()):

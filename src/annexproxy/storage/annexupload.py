@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from annexproxy.errors import OutOfSpace, StorageError, VerificationFailed
 from annexproxy.keys import Key
+from annexproxy.storage.base import Others
 from annexproxy.storage.hashing import Verifier, verifier_for
 
 if TYPE_CHECKING:
@@ -96,6 +97,11 @@ class AnnexUpload:
         """Bytes already held from an earlier attempt; the sender continues from here."""
         return self._offset
 
+    @property
+    def already_have(self) -> Others | None:
+        """``()`` when the object is already in the store (nothing to send), else None."""
+        return () if self._storage.find_object(self._key) is not None else None
+
     def _write_sync(self, fd: int, data: bytes) -> None:
         view = memoryview(data)
         while view:
@@ -150,7 +156,7 @@ class AnnexUpload:
         elif not self._verifier.matches():
             self._fail(self._verifier.expected, self._verifier.hexdigest())
 
-    async def commit(self, *, sender_valid: bool) -> None:
+    async def commit(self, *, sender_valid: bool) -> Others:
         """Verify, make durable, move into the object store and report presence.
 
         Args:
@@ -165,7 +171,7 @@ class AnnexUpload:
         async with self._storage.content_change(self._key):
             if self._storage.find_object(self._key) is not None:
                 self._discard()  # already present: nothing to do (git-annex's ALREADY-HAVE)
-                return
+                return ()
             self._verify(sender_valid=sender_valid)
             fd = self._fd
             try:
@@ -177,6 +183,7 @@ class AnnexUpload:
             self._done = True
             if self._storage.presence_log is not None:
                 await self._storage.presence_log(self._key, True)
+            return ()
 
     def _install(self) -> None:
         """Rename into ``<hashdir>/<kf>/<kf>``, freeze, and fsync the directories."""

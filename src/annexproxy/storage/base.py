@@ -16,6 +16,10 @@ from typing import Protocol
 from annexproxy.keys import Key
 from annexproxy.uuids import RepoUUID
 
+Others = tuple[RepoUUID, ...]
+"""UUIDs other than the addressed repository that an operation also affected (the
+-PLUS lists of wire.md 2.3: cluster nodes that got or lost the content)."""
+
 
 class ObjectSource(Protocol):
     """An object opened for reading, kept present (shared content lock) while open.
@@ -66,6 +70,11 @@ class Upload(Protocol):
         """Bytes already held; the sender continues from here."""
         ...
 
+    @property
+    def already_have(self) -> Others | None:
+        """Not None when the content is already there (send nothing); lists others holding it."""
+        ...
+
     async def write(self, data: bytes) -> None:
         """Append bytes to the partial content.
 
@@ -74,12 +83,15 @@ class Upload(Protocol):
         """
         ...
 
-    async def commit(self, *, sender_valid: bool) -> None:
+    async def commit(self, *, sender_valid: bool) -> Others:
         """Verify the whole content against the key, make it durable and present.
 
         Args:
             sender_valid: the sender said VALID. Hashing backends are verified anyway;
                 for keys that cannot be verified by hash, False means failure.
+
+        Returns:
+            Other UUIDs that now hold the content too (cluster nodes).
 
         Raises:
             VerificationFailed: size or hash mismatch; the partial content is discarded.
@@ -120,8 +132,12 @@ class Storage(Protocol):
         """
         ...
 
-    def upload(self, key: Key) -> AbstractAsyncContextManager[Upload]:
+    def upload(
+        self, key: Key, associated_file: str | None = None
+    ) -> AbstractAsyncContextManager[Upload]:
         """Start (or resume) an upload of ``key``; waits while another upload of it runs.
+
+        ``associated_file`` is informational (preferred content may look at it).
 
         Raises:
             StorageError: the upload cannot start.
@@ -137,15 +153,19 @@ class Storage(Protocol):
         """
         ...
 
-    async def remove(self, key: Key, *, before: int | None = None) -> None:
+    async def remove(self, key: Key, *, before: int | None = None) -> Others:
         """Remove the content of ``key``; absent content is not an error.
 
         Args:
             key: the key to remove.
             before: only remove while `timestamp` is still below this value.
 
+        Returns:
+            Other UUIDs the content was removed from too (cluster nodes).
+
         Raises:
             ContentLocked: the content is locked (by a LOCKCONTENT or a retention time).
+            PartialRemoval: it failed, but was removed from some other UUIDs.
             StorageError: the deadline passed or the removal failed.
         """
         ...

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from annexproxy.errors import ContentLocked, KeyNotPresent, StorageError, VerificationFailed
 from annexproxy.keys import Key
+from annexproxy.storage.base import Others
 from annexproxy.storage.hashing import verifier_for
 from annexproxy.uuids import RepoUUID
 
@@ -101,6 +102,7 @@ class _MemoryUpload:
     key: Key
     buffer: bytearray
     offset: int
+    already_have: Others | None = None
     committed: bool = False
 
     async def write(self, data: bytes) -> None:
@@ -108,12 +110,12 @@ class _MemoryUpload:
             raise StorageError(f"{self.key}: write after commit")
         self.buffer += data
 
-    async def commit(self, *, sender_valid: bool) -> None:
+    async def commit(self, *, sender_valid: bool) -> Others:
         storage, key = self.storage, self.key
         self.committed = True
         if key in storage._objects:
             storage._partial.pop(key, None)
-            return
+            return ()
         data = bytes(self.buffer)
         storage._partial.pop(key, None)
         check_content(key, data, sender_valid=sender_valid)
@@ -122,6 +124,7 @@ class _MemoryUpload:
         storage._generations[key] = storage._generation
         if storage.presence_log is not None:
             await storage.presence_log(key, True)
+        return ()
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
@@ -191,7 +194,9 @@ class MemoryStorage:
             self._unlock(key)
 
     @asynccontextmanager
-    async def upload(self, key: Key) -> AsyncIterator[_MemoryUpload]:
+    async def upload(
+        self, key: Key, associated_file: str | None = None
+    ) -> AsyncIterator[_MemoryUpload]:
         """Start or resume an upload of ``key``; waits while another upload of it runs.
 
         Raises:
@@ -204,7 +209,13 @@ class MemoryStorage:
                 buffer = self._partial.setdefault(key, bytearray())
                 if key.size is not None and len(buffer) > key.size:
                     buffer.clear()
-                yield _MemoryUpload(storage=self, key=key, buffer=buffer, offset=len(buffer))
+                yield _MemoryUpload(
+                    storage=self,
+                    key=key,
+                    buffer=buffer,
+                    offset=len(buffer),
+                    already_have=() if key in self._objects else None,
+                )
         finally:
             self._upload_users[key] -= 1
             if not self._upload_users[key]:
@@ -229,7 +240,7 @@ class MemoryStorage:
         else:
             self._locks.pop(key, None)
 
-    async def remove(self, key: Key, *, before: int | None = None) -> None:
+    async def remove(self, key: Key, *, before: int | None = None) -> Others:
         """Remove the content of ``key``; absent content is not an error.
 
         Raises:
@@ -237,7 +248,7 @@ class MemoryStorage:
             StorageError: ``before`` has passed.
         """
         if key not in self._objects:
-            return
+            return ()
         if self._locks.get(key):
             raise ContentLocked(f"{key} is locked and cannot be removed", key=str(key))
         if before is not None and self._now() >= before:
@@ -246,6 +257,7 @@ class MemoryStorage:
         self._generations.pop(key, None)
         if self.presence_log is not None:
             await self.presence_log(key, False)
+        return ()
 
     def _now(self) -> int:
         return int(self.monotonic())

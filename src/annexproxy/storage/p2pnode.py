@@ -20,10 +20,12 @@ from annexproxy.errors import (
     ContentLocked,
     KeyNotPresent,
     NodeUnavailable,
+    PartialRemoval,
     StorageError,
     VerificationFailed,
 )
 from annexproxy.keys import Key
+from annexproxy.storage.base import Others
 from annexproxy.transports.p2p_client import Outcome, P2PClient
 from annexproxy.transports.process import ProcessStream
 from annexproxy.uuids import RepoUUID
@@ -91,6 +93,7 @@ class _NodeUpload:
         self._client = client
         self._key = key
         self.already = isinstance(start, Outcome)
+        self._already_others = start.others if isinstance(start, Outcome) else ()
         self._offset = (key.size or 0) if isinstance(start, Outcome) else start
         self._announced: int | None = None
         self._sent = 0
@@ -99,6 +102,10 @@ class _NodeUpload:
     @property
     def offset(self) -> int:
         return self._offset
+
+    @property
+    def already_have(self) -> Others | None:
+        return self._already_others if self.already else None
 
     async def _announce(self) -> int:
         if self._announced is None:
@@ -124,10 +131,10 @@ class _NodeUpload:
         await self._client.put_chunk(data)
         self._sent += len(data)
 
-    async def commit(self, *, sender_valid: bool) -> None:
+    async def commit(self, *, sender_valid: bool) -> Others:
         if self.already:
             self.committed = True
-            return
+            return self._already_others
         announced = await self._announce()
         if self._sent != announced:
             raise VerificationFailed(
@@ -145,6 +152,7 @@ class _NodeUpload:
                 got="FAILURE",
             )
         self.committed = True
+        return outcome.others
 
 
 class _NodeLock:
@@ -208,14 +216,16 @@ class P2PNodeStorage:
             await client.get_finish(True)
 
     @asynccontextmanager
-    async def upload(self, key: Key) -> AsyncIterator[_NodeUpload]:
+    async def upload(
+        self, key: Key, associated_file: str | None = None
+    ) -> AsyncIterator[_NodeUpload]:
         """PUT to the node.
 
         Leaving without commit cuts the connection; the node keeps the partial bytes for
         a resume, as git-annex does.
         """
         async with self._connection() as client:
-            upload = _NodeUpload(client, key, await client.put_start(key))
+            upload = _NodeUpload(client, key, await client.put_start(key, associated_file))
             try:
                 yield upload
             except BaseException:
@@ -242,12 +252,12 @@ class P2PNodeStorage:
             raise ContentLocked(f"{self._uuid} would not lock {key}", key=str(key))
         raise KeyNotPresent(f"{key} is not on {self._uuid}", key=str(key))
 
-    async def remove(self, key: Key, *, before: int | None = None) -> None:
+    async def remove(self, key: Key, *, before: int | None = None) -> Others:
         """REMOVE (or REMOVE-BEFORE) on the node."""
         try:
             async with self._connection() as client:
                 if not await client.checkpresent(key):
-                    return
+                    return ()
                 outcome = await client.remove(key, before=before)
         except NodeUnavailable as exc:
             # git-annex servers abort the connection when the content is locked.
@@ -255,6 +265,11 @@ class P2PNodeStorage:
                 raise ContentLocked(f"{self._uuid} refused to remove {key}", key=str(key)) from exc
             raise
         if not outcome.ok:
+            if outcome.others:
+                raise PartialRemoval(
+                    f"{self._uuid} removed {key} only from {' '.join(outcome.others)}",
+                    others=outcome.others,
+                )
             if before is not None:
                 raise StorageError(
                     f"{self._uuid} did not remove {key} before {before}: the deadline passed "
@@ -263,6 +278,7 @@ class P2PNodeStorage:
             raise ContentLocked(f"{self._uuid} refused to remove {key}", key=str(key))
         if self._presence_log is not None:
             await self._presence_log(key, False)
+        return outcome.others
 
     async def timestamp(self) -> int:
         """The node's clock (GETTIMESTAMP)."""

@@ -37,7 +37,7 @@ class StorageFactory(Protocol):
         ...
 
 
-def run(coro: Coroutine[Any, Any, None]) -> None:
+def run(coro: Coroutine[Any, Any, object]) -> None:
     """Run one test coroutine in a fresh event loop."""
     asyncio.run(coro)
 
