@@ -1,9 +1,10 @@
 """Requests of git-annex's P2P-over-HTTP API, parsed into typed values (wire.md 5.2-5.4).
 
-`parse_request` turns a method, a path below the mount point and the query parameters
-into one `ApiRequest`, or raises `HttpError` with the status and body git-annex's own
-server (`git annex p2phttp`) gives for the same mistake. JSON answers are built by the
-``*_body`` functions, per protocol version. Pure: no I/O.
+`parse_request` turns a method, a path below the mount point, the query parameters (split
+by `parse_query`) and the headers into one `ApiRequest`, or raises `HttpError` with the
+status and body git-annex's own server (`git annex p2phttp`) gives for the same mistake,
+checking in the same order (tests/interop/test_http_differential.py compares them).
+JSON answers are built by the ``*_body`` functions, per protocol version. Pure: no I/O.
 """
 
 from __future__ import annotations
