@@ -16,9 +16,11 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from annexproxy.cluster.gateway import GatewayTargets
 from annexproxy.errors import AnnexProxyError, ConfigError
 from annexproxy.server.p2p_session import AccessMode, P2PSession, SessionOptions
 from annexproxy.server.repository import open_repository, read_repository_uuid
@@ -155,11 +157,13 @@ def _p2pstdio(request: ShellRequest, env: Mapping[str, str]) -> int:
 
 
 async def _serve(directory: Path, request: ShellRequest, mode: AccessMode) -> int:
-    async with open_repository(directory) as storage:
-        if request.expected_uuid is not None and request.expected_uuid != storage.uuid:
-            raise ConfigError(
-                f"expected repository UUID {request.expected_uuid} but found UUID {storage.uuid}"
-            )
+    async with AsyncExitStack() as stack:
+        local = await stack.enter_async_context(open_repository(directory))
+        targets = GatewayTargets(local, stack)
+        wanted = request.expected_uuid or local.storage.uuid
+        storage = await targets.target(wanted)
+        if storage is None:
+            raise ConfigError(await targets.refusal(wanted))
         session = P2PSession(
             storage,
             FdStream(sys.stdin.fileno(), sys.stdout.fileno()),

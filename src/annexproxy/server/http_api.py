@@ -29,6 +29,7 @@ from aiohttp.abc import AbstractAccessLogger
 from annexproxy.errors import (
     ContentLocked,
     KeyNotPresent,
+    PartialRemoval,
     StorageError,
     VerificationFailed,
 )
@@ -37,7 +38,8 @@ from annexproxy.p2phttp import api
 from annexproxy.p2phttp.api import ApiRequest, HttpError
 from annexproxy.p2phttp.auth import AuthPolicy, parse_authorization
 from annexproxy.server.served import ServedRepositories
-from annexproxy.storage.base import ContentLock, Storage
+from annexproxy.storage.base import ContentLock, Others, Storage
+from annexproxy.uuids import RepoUUID
 
 LOCK_EXPIRY = 600.0  # seconds a lock lives without keeplocked (wire.md 5.4.9)
 BODY_IDLE_TIMEOUT = 300.0  # a client that sends nothing for this long is dropped
@@ -170,12 +172,14 @@ class HttpApi:
                 return _json(api.checkpresent_body(await storage.checkpresent(key)))
             case "remove" | "remove-before":
                 assert key is not None
-                return _json(api.remove_body(req.version, await self._remove(storage, key, req)))
+                removed, others = await self._remove(storage, key, req)
+                return _json(api.remove_body(req.version, removed, others))
             case "gettimestamp":
                 return _json(api.timestamp_body(await storage.timestamp()))
             case "putoffset":
                 assert key is not None
-                return _json(api.putoffset_body(req.version, await self._putoffset(storage, key)))
+                offset, others = await self._putoffset(storage, key)
+                return _json(api.putoffset_body(req.version, offset, others))
             case "put":
                 assert key is not None
                 return await self._put(req, storage, key, request)
@@ -190,24 +194,26 @@ class HttpApi:
 
     # --- operations -----------------------------------------------------------------
 
-    async def _remove(self, storage: Storage, key: Key, req: ApiRequest) -> bool:
+    async def _remove(self, storage: Storage, key: Key, req: ApiRequest) -> tuple[bool, Others]:
         try:
-            await storage.remove(key, before=req.timestamp)
+            others = await storage.remove(key, before=req.timestamp)
+        except PartialRemoval as exc:
+            return False, tuple(RepoUUID(u) for u in exc.others)
         except ContentLocked:
             # git-annex's server answers 500 here; a clear "not removed" is better (5.4.4).
-            return False
+            return False, ()
         except StorageError as exc:
             if req.endpoint == "remove-before":
-                return False
+                return False, ()
             raise exc
         self._changed(storage)
-        return True
+        return True, others
 
-    async def _putoffset(self, storage: Storage, key: Key) -> int | None:
-        if await storage.checkpresent(key):
-            return None
+    async def _putoffset(self, storage: Storage, key: Key) -> tuple[int | None, Others]:
         async with storage.upload(key) as upload:
-            return upload.offset
+            if upload.already_have is not None:
+                return None, upload.already_have
+            return upload.offset, ()
 
     async def _lock(self, storage: Storage, key: Key) -> str | None:
         try:
@@ -239,12 +245,12 @@ class HttpApi:
         assert length is not None  # parse_request requires it for put
         if req.data_present:
             return _json(api.put_body(req.version, await storage.checkpresent(key)))
-        if await storage.checkpresent(key):
-            return _json(api.put_body(req.version, True))
         stored = False
-        async with storage.upload(key) as upload:
-            if await storage.checkpresent(key):
-                return _json(api.put_body(req.version, True))
+        others: Others = ()
+        async with storage.upload(key, req.associated_file) as upload:
+            if upload.already_have is not None:
+                await _drain(request)
+                return _json(api.put_body(req.version, True, upload.already_have))
             skip = upload.offset - (req.offset or 0)
             if skip < 0:
                 # We hold less than the client thinks. Like git-annex, take the bytes
@@ -257,13 +263,13 @@ class HttpApi:
             received = await _receive(request, upload.write, skip=skip, limit=length)
             if received == length:
                 try:
-                    await upload.commit(sender_valid=True)
+                    others = await upload.commit(sender_valid=True)
                     stored = True
                 except VerificationFailed as exc:
                     log.info("put %s refused: %s", key, exc)
         if stored:
             self._changed(storage)
-        return _json(api.put_body(req.version, stored))
+        return _json(api.put_body(req.version, stored, others))
 
     async def _download(
         self, req: ApiRequest, storage: Storage, key: Key, request: web.Request

@@ -4,26 +4,57 @@ The object store (`AnnexRepoStorage`) reports every presence change; this module
 that at the repository's own location log, written through git-annex's journal under its
 lock (branch.md 11 and 13 A), so git-annex reads our changes as its own, and commits the
 journal to the git-annex branch (`BranchCommitter`), as git-annex-shell does when it exits.
+A gateway also records here what its proxied nodes gained or lost (`record`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from annexproxy.branch.git_plumbing import GitPlumbing
 from annexproxy.branch.journal import Journal
+from annexproxy.branch.view import BranchView
 from annexproxy.errors import AnnexProxyError
 from annexproxy.keys import Key
 from annexproxy.server.branch_committer import BranchCommitter
 from annexproxy.storage.annexrepo import AnnexRepoStorage
 
 
+@dataclass(slots=True, kw_only=True)
+class LocalRepository:
+    """An open repository: object store, branch access, journal and committer."""
+
+    path: Path
+    plumbing: GitPlumbing
+    journal: Journal
+    committer: BranchCommitter
+    storage: AnnexRepoStorage
+
+    async def record(self, key: Key, uuid: str, present: bool) -> None:
+        """Log in this repository's location log that ``uuid`` has ``key`` or not.
+
+        Raises:
+            RepositoryError: the journal cannot be written.
+        """
+        await self.journal.arecord_presence(key, uuid, present)
+        self.committer.changed()
+
+    def view(self) -> BranchView:
+        """A fresh view of the branch with the journal on top.
+
+        Raises:
+            RepositoryError: the refs cannot be read.
+        """
+        return BranchView(self.plumbing, self.journal)
+
+
 @asynccontextmanager
 async def open_repository(
     path: Path, *, commit_after: float | None = None
-) -> AsyncIterator[AnnexRepoStorage]:
+) -> AsyncIterator[LocalRepository]:
     """Open the repository at ``path`` for serving; location changes go to its journal.
 
     The journal is committed to the git-annex branch ``commit_after`` seconds after
@@ -38,12 +69,18 @@ async def open_repository(
         committer = BranchCommitter(plumbing, journal, idle=commit_after)
 
         async def log_presence(key: Key, present: bool) -> None:
-            await journal.arecord_presence(key, storage.uuid, present)
-            committer.changed()
+            await repo.record(key, storage.uuid, present)
 
         storage = AnnexRepoStorage.open(path, presence_log=log_presence)
+        repo = LocalRepository(
+            path=Path(path),
+            plumbing=plumbing,
+            journal=journal,
+            committer=committer,
+            storage=storage,
+        )
         try:
-            yield storage
+            yield repo
         finally:
             await committer.aclose()
     finally:

@@ -17,19 +17,20 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from annexproxy.cluster.gateway import GatewayTargets
 from annexproxy.errors import AnnexProxyError, ConfigError
 from annexproxy.server.repository import open_repository, read_repository_uuid
-from annexproxy.storage.annexrepo import AnnexRepoStorage
+from annexproxy.storage.base import Storage
 
 RESCAN_INTERVAL = 2.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServedRepository:
-    """One repository being served."""
+    """One repository being served, or a node or cluster it proxies (``storage``)."""
 
     path: Path
-    storage: AnnexRepoStorage
+    storage: Storage
 
 
 def find_repositories(top: Path) -> Iterator[Path]:
@@ -74,6 +75,7 @@ class ServedRepositories:
         self._directories = [Path(d).resolve() for d in directories]
         self._clock = clock
         self._by_uuid: dict[str, ServedRepository] = {}
+        self._targets: dict[Path, GatewayTargets] = {}
         self._stack = AsyncExitStack()
         self._last_scan = float("-inf")
 
@@ -92,12 +94,22 @@ class ServedRepositories:
         return list(self._by_uuid.values())
 
     async def get(self, uuid: str) -> ServedRepository | None:
-        """The repository with ``uuid``, scanning the directories again if it is unknown."""
+        """The repository, proxied node or cluster with ``uuid``.
+
+        Unknown UUIDs make the directories be scanned again (at most once per interval)
+        and each gateway's proxy configuration be read again.
+        """
         found = self._by_uuid.get(uuid)
         if found is None and self._directories:
             await self._scan(force=False)
             found = self._by_uuid.get(uuid)
-        return found
+        if found is not None:
+            return found
+        for path, targets in self._targets.items():
+            storage = await targets.target(uuid)
+            if storage is not None:
+                return ServedRepository(path=path, storage=storage)
+        return None
 
     async def refresh(self) -> None:
         """Look for new repositories below the directories (at most once per interval).
@@ -121,11 +133,13 @@ class ServedRepositories:
             if path in known:
                 continue
             try:
-                storage = await self._stack.enter_async_context(
+                local = await self._stack.enter_async_context(
                     open_repository(path, commit_after=self._commit_after)
                 )
             except AnnexProxyError:
                 if path in self._paths:
                     raise
                 continue
+            storage = local.storage
             self._by_uuid.setdefault(storage.uuid, ServedRepository(path=path, storage=storage))
+            self._targets[path] = GatewayTargets(local, self._stack)

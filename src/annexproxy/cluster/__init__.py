@@ -1,0 +1,1 @@
+"""Package annexproxy.cluster: proxied remotes and clusters behind a gateway."""

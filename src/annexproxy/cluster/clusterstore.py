@@ -1,0 +1,282 @@
+"""A cluster as one `Storage`, with git-annex's gateway semantics (clusters.md 6, wire.md 4).
+
+* CHECKPRESENT / GET: the nodes the gateway's location log says have the key, cheapest
+  first; GET falls back to the next node when one fails (git-annex's gateway gives up).
+* PUT: fan-out to the nodes without the key whose preferred content wants it (or, when
+  none wants it, all nodes without it; when every node has it, all nodes). The client's
+  bytes stream to every chosen node at once, each from its own resume offset; a node that
+  fails is dropped and the others go on. The reply lists the nodes that stored it.
+* REMOVE: every node, concurrently; success only when all succeeded, else the nodes that
+  did remove are reported (FAILURE-PLUS). A deadline on the gateway's clock is translated
+  to each node's clock.
+* LOCKCONTENT: never (clients lock single nodes). The cluster UUID is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+from annexproxy.errors import (
+    KeyNotPresent,
+    PartialRemoval,
+    StorageError,
+    VerificationFailed,
+)
+from annexproxy.keys import Key
+from annexproxy.storage.base import ContentLock, ObjectSource, Others, Storage, Upload
+from annexproxy.uuids import RepoUUID
+
+log = logging.getLogger("annexproxy.cluster")
+
+Locations = Callable[[Key], Awaitable[Sequence[str]]]
+Wants = Callable[[RepoUUID, Key, "str | None"], Awaitable[bool]]
+
+
+@dataclass(slots=True)
+class _Leg:
+    """One node's part of a fan-out upload."""
+
+    uuid: RepoUUID
+    upload: Upload
+    failed: BaseException | None = None
+
+
+@dataclass(slots=True)
+class ClusterUpload:
+    """A fan-out upload to several nodes."""
+
+    key: Key
+    legs: list[_Leg]
+    already: Others | None = None
+    _offset: int = 0
+    _received: int = field(default=0)
+
+    @property
+    def offset(self) -> int:
+        """The smallest resume offset among the nodes."""
+        return self._offset
+
+    @property
+    def already_have(self) -> Others | None:
+        """Every chosen node already has the key: these nodes."""
+        return self.already
+
+    def _live(self) -> list[_Leg]:
+        return [leg for leg in self.legs if leg.failed is None]
+
+    async def write(self, data: bytes) -> None:
+        """Stream ``data`` to every live node, each from its own offset."""
+        start = self._offset + self._received
+        self._received += len(data)
+
+        async def feed(leg: _Leg) -> None:
+            skip = leg.upload.offset - start
+            piece = data[skip:] if skip > 0 else data
+            if not piece:
+                return
+            try:
+                await leg.upload.write(piece)
+            except StorageError as exc:
+                log.warning("node %s dropped from upload of %s: %s", leg.uuid, self.key, exc)
+                leg.failed = exc
+
+        async with asyncio.TaskGroup() as group:
+            for leg in self._live():
+                group.create_task(feed(leg))
+        if not self._live():
+            raise StorageError(f"every node failed while receiving {self.key}")
+
+    async def commit(self, *, sender_valid: bool) -> Others:
+        """Commit on every live node; return the nodes (and their -PLUS) that stored it.
+
+        Raises:
+            VerificationFailed: no node stored it.
+        """
+        stored: list[RepoUUID] = []
+
+        async def finish(leg: _Leg) -> None:
+            try:
+                others = await leg.upload.commit(sender_valid=sender_valid)
+            except StorageError as exc:
+                log.warning("node %s did not store %s: %s", leg.uuid, self.key, exc)
+                leg.failed = exc
+                return
+            stored.append(leg.uuid)
+            stored.extend(others)
+
+        async with asyncio.TaskGroup() as group:
+            for leg in self._live():
+                group.create_task(finish(leg))
+        if not stored:
+            raise VerificationFailed(
+                f"no node of the cluster stored {self.key}",
+                key=str(self.key),
+                expected="a node",
+                got="none",
+            )
+        return tuple(dict.fromkeys(stored))
+
+
+class ClusterStorage:
+    """A cluster of nodes presented as one repository."""
+
+    def __init__(
+        self,
+        uuid: RepoUUID,
+        nodes: Mapping[RepoUUID, Storage],
+        *,
+        costs: Mapping[RepoUUID, float],
+        locations: Locations,
+        wants: Wants | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """A cluster with these nodes.
+
+        Args:
+            uuid: the cluster UUID (never logged).
+            nodes: the reachable nodes, by UUID.
+            costs: each node's cost (GET prefers the cheapest).
+            locations: the UUIDs the gateway's location log says have a key.
+            wants: whether a node's preferred content wants a key (None: all do).
+            monotonic: the gateway's clock, for timestamps.
+        """
+        self._uuid = uuid
+        self._nodes = dict(nodes)
+        self._costs = costs
+        self._locations = locations
+        self._wants = wants
+        self._monotonic = monotonic
+
+    @property
+    def uuid(self) -> RepoUUID:
+        """The cluster UUID."""
+        return self._uuid
+
+    async def _holders(self, key: Key) -> list[RepoUUID]:
+        present = set(await self._locations(key))
+        holders = [u for u in self._nodes if u in present]
+        return sorted(holders, key=lambda u: (self._costs.get(u, 100.0), u))
+
+    async def checkpresent(self, key: Key) -> bool:
+        """Ask one node the location log names (none: not present, nothing asked)."""
+        for uuid in await self._holders(key):
+            try:
+                return await self._nodes[uuid].checkpresent(key)
+            except StorageError as exc:
+                log.warning("node %s could not check %s: %s", uuid, key, exc)
+        return False
+
+    @asynccontextmanager
+    async def retrieve(self, key: Key, offset: int = 0) -> AsyncIterator[ObjectSource]:
+        """Read from the cheapest node that has the key, falling back to the next."""
+        last: StorageError | None = None
+        for uuid in await self._holders(key):
+            context = self._nodes[uuid].retrieve(key, offset)
+            try:
+                source = await context.__aenter__()
+            except StorageError as exc:
+                log.warning("node %s could not send %s: %s", uuid, key, exc)
+                last = exc
+                continue
+            try:
+                yield source
+            except BaseException as exc:
+                if not await context.__aexit__(type(exc), exc, exc.__traceback__):
+                    raise
+            else:
+                await context.__aexit__(None, None, None)
+            return
+        raise KeyNotPresent(
+            f"no node of cluster {self._uuid} can send {key}", key=str(key)
+        ) from last
+
+    async def _targets(self, key: Key, associated_file: str | None) -> list[RepoUUID]:
+        present = set(await self._locations(key))
+        lacking = [u for u in self._nodes if u not in present]
+        if not lacking:
+            return list(self._nodes)
+        if self._wants is None:
+            return lacking
+        wanting = [u for u in lacking if await self._wants(u, key, associated_file)]
+        return wanting or lacking
+
+    @asynccontextmanager
+    async def upload(
+        self, key: Key, associated_file: str | None = None
+    ) -> AsyncIterator[ClusterUpload]:
+        """Start a fan-out upload to the nodes that should get ``key``."""
+        targets = await self._targets(key, associated_file)
+        async with AsyncExitStack() as stack:
+            legs: list[_Leg] = []
+            already: list[RepoUUID] = []
+
+            async def open_leg(uuid: RepoUUID) -> None:
+                try:
+                    upload = await stack.enter_async_context(
+                        self._nodes[uuid].upload(key, associated_file)
+                    )
+                except StorageError as exc:
+                    log.warning("node %s cannot take %s: %s", uuid, key, exc)
+                    return
+                if upload.already_have is not None:
+                    already.extend((uuid, *upload.already_have))
+                else:
+                    legs.append(_Leg(uuid, upload))
+
+            for uuid in targets:  # entered one by one: the exit stack is not task-safe
+                await open_leg(uuid)
+            if not legs and not already:
+                raise StorageError(f"no node of cluster {self._uuid} can take {key}")
+            upload = ClusterUpload(key=key, legs=legs)
+            if not legs:
+                upload.already = tuple(dict.fromkeys(already))
+            else:
+                upload._offset = min(leg.upload.offset for leg in legs)
+            yield upload
+
+    async def lock_content(self, key: Key) -> ContentLock:
+        """A cluster cannot lock content (clients lock single nodes): always refused."""
+        raise KeyNotPresent(f"a cluster cannot lock {key}; lock one of its nodes", key=str(key))
+
+    async def remove(self, key: Key, *, before: int | None = None) -> Others:
+        """Remove from every node; see the module docstring for the outcome."""
+        removed: list[RepoUUID] = []
+        failures: list[str] = []
+        gateway_now = int(self._monotonic())
+
+        async def remove_one(uuid: RepoUUID) -> None:
+            node = self._nodes[uuid]
+            try:
+                node_before = None
+                if before is not None:
+                    node_before = await node.timestamp() + (before - gateway_now)
+                others = await node.remove(key, before=node_before)
+            except PartialRemoval as exc:
+                removed.extend(RepoUUID(u) for u in exc.others)
+                failures.append(f"{uuid}: {exc}")
+                return
+            except StorageError as exc:
+                failures.append(f"{uuid}: {exc}")
+                return
+            removed.append(uuid)
+            removed.extend(others)
+
+        async with asyncio.TaskGroup() as group:
+            for uuid in self._nodes:
+                group.create_task(remove_one(uuid))
+        result = tuple(dict.fromkeys(removed))
+        if failures:
+            raise PartialRemoval(
+                f"{key} could not be removed from every node: {'; '.join(failures)}",
+                others=result,
+            )
+        return result
+
+    async def timestamp(self) -> int:
+        """The gateway's own clock (REMOVE-BEFORE deadlines are translated per node)."""
+        return int(self._monotonic())

@@ -1,0 +1,125 @@
+"""The storages one gateway repository serves, by UUID: its own, proxied nodes, clusters.
+
+`GatewayTargets.target` answers the routing question of wire.md 4.2: the repository's own
+UUID gives its object store; a proxied node's UUID gives that node (its changes logged at
+the gateway too); a cluster UUID gives a `ClusterStorage` over the reachable nodes. What
+is proxied is read from the git config and the branch (`build_topology`) and read again
+when an unknown UUID is asked for, so `updateproxy`, `updatecluster` and pushed branch
+changes take effect without a restart. Nodes are opened on first use and stay open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+
+from annexproxy.cluster.clusterstore import ClusterStorage, Wants
+from annexproxy.cluster.nodes import GatewayLogged, open_node
+from annexproxy.cluster.topology import Topology, build_topology
+from annexproxy.errors import AnnexProxyError
+from annexproxy.keys import Key
+from annexproxy.server.repository import LocalRepository
+from annexproxy.storage.base import Storage
+from annexproxy.uuids import RepoUUID
+
+log = logging.getLogger("annexproxy.gateway")
+REFRESH_INTERVAL = 2.0
+
+
+class GatewayTargets:
+    """Routing from a requested UUID to the storage that answers for it."""
+
+    def __init__(
+        self,
+        local: LocalRepository,
+        stack: AsyncExitStack,
+        *,
+        wants: Wants | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Serve ``local`` and what it proxies; node resources are closed with ``stack``."""
+        self._local = local
+        self._stack = stack
+        self._wants = wants
+        self._clock = clock
+        self._topology: Topology | None = None
+        self._loaded_at = float("-inf")
+        self._nodes: dict[RepoUUID, Storage] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def own(self) -> RepoUUID:
+        """The gateway repository's UUID."""
+        return self._local.storage.uuid
+
+    def _read_topology(self) -> Topology:
+        view = self._local.view()
+        return build_topology(self._local.plumbing.config_entries(), view.config())
+
+    async def topology(self, *, refresh: bool = False) -> Topology:
+        """The current topology (read again when asked to and the last read is old).
+
+        Raises:
+            RepositoryError: the config or branch cannot be read.
+        """
+        now = self._clock()
+        if self._topology is None or (refresh and now - self._loaded_at >= REFRESH_INTERVAL):
+            self._topology = await asyncio.to_thread(self._read_topology)
+            self._loaded_at = now
+        return self._topology
+
+    async def target(self, uuid: str) -> Storage | None:
+        """The storage serving ``uuid``, or None if this gateway does not serve it.
+
+        Raises:
+            RepositoryError: the gateway's config or branch cannot be read.
+        """
+        if uuid == self.own:
+            return self._local.storage
+        topology = await self.topology()
+        if uuid not in topology.nodes and uuid not in topology.clusters:
+            topology = await self.topology(refresh=True)
+        if uuid in topology.nodes:
+            return await self._node(RepoUUID(uuid), topology)
+        if uuid in topology.clusters:
+            return await self._cluster(RepoUUID(uuid), topology)
+        return None
+
+    async def _node(self, uuid: RepoUUID, topology: Topology) -> Storage | None:
+        async with self._lock:
+            if uuid not in self._nodes:
+                try:
+                    inner = await open_node(topology.nodes[uuid], self.own, self._stack)
+                except AnnexProxyError as exc:
+                    log.warning("cannot open node %s: %s", topology.describe(uuid), exc)
+                    return None
+                self._nodes[uuid] = GatewayLogged(inner, self._local.record)
+            return self._nodes[uuid]
+
+    async def _cluster(self, uuid: RepoUUID, topology: Topology) -> Storage:
+        nodes: dict[RepoUUID, Storage] = {}
+        for node in sorted(topology.clusters[uuid]):
+            storage = await self._node(node, topology)
+            if storage is not None:
+                nodes[node] = storage
+        return ClusterStorage(
+            uuid,
+            nodes,
+            costs={u: topology.nodes[u].cost for u in nodes},
+            locations=self._locations,
+            wants=self._wants,
+        )
+
+    async def _locations(self, key: Key) -> Sequence[str]:
+        return await asyncio.to_thread(self._local.view().present, key)
+
+    async def refusal(self, uuid: str) -> str:
+        """Why ``uuid`` is not served, in git-annex-shell's words (wire.md 3.1)."""
+        topology = await self.topology(refresh=True)
+        listed = {e.uuid for e in self._local.view().config().proxies.get(self.own, ())}
+        if uuid in listed:
+            return f"not configured to proxy for repository {topology.describe(uuid)}"
+        return f"expected repository UUID {uuid} but found UUID {self.own}"

@@ -1,0 +1,159 @@
+"""Open a `Storage` for a proxied node from its address, and log its changes at the gateway.
+
+A node given by a local path is opened directly (its objects, journal and locks: no
+subprocess per request); a node over ssh is reached with our P2P client through
+``ssh HOST git-annex-shell p2pstdio DIR GATEWAYUUID --uuid NODEUUID`` (the same command
+git-annex runs). `GatewayLogged` wraps a node so that the gateway's own location log
+records what the node gained or lost (clusters.md 6.1 and 9).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from annexproxy.cluster.topology import NodeAddress, is_local_url
+from annexproxy.errors import ConfigError
+from annexproxy.keys import Key
+from annexproxy.server.repository import open_repository
+from annexproxy.storage.base import ContentLock, ObjectSource, Others, Storage, Upload
+from annexproxy.storage.p2pnode import P2PNodeStorage, command_opener
+from annexproxy.uuids import RepoUUID
+
+Recorder = Callable[[Key, str, bool], Awaitable[None]]
+
+
+def _ssh_target(url: str) -> tuple[str, str, str | None]:
+    """Split an ssh URL into (host with user, path, port)."""
+    if url.startswith(("ssh://", "git+ssh://", "ssh+git://")):
+        rest = url.split("://", 1)[1]
+        hostpart, _, path = rest.partition("/")
+        port = None
+        if ":" in hostpart:
+            hostpart, port = hostpart.rsplit(":", 1)
+        path = "/" + path
+        if path.startswith("/~"):
+            path = path[1:]
+        return hostpart, path, port
+    host, _, path = url.partition(":")
+    return host, path, None
+
+
+def ssh_command(address: NodeAddress, gateway: RepoUUID) -> list[str]:
+    """The command that opens a P2P connection to an ssh node (as git-annex runs it)."""
+    host, path, port = _ssh_target(address.url)
+    if os.environ.get("GIT_ANNEX_USE_GIT_SSH") and os.environ.get("GIT_SSH_COMMAND"):
+        ssh = shlex.split(os.environ["GIT_SSH_COMMAND"])
+    else:
+        ssh = ["ssh"]
+    if port:
+        ssh += ["-p", port]
+    remote = " ".join(
+        [
+            address.shell,
+            "'p2pstdio'",
+            shlex.quote(path),
+            shlex.quote(gateway),
+            "--uuid",
+            shlex.quote(address.uuid),
+        ]
+    )
+    return [*ssh, *address.ssh_options, host, remote]
+
+
+def _local_path(url: str) -> Path:
+    return Path(url.removeprefix("file://")).expanduser()
+
+
+async def open_node(address: NodeAddress, gateway: RepoUUID, stack: AsyncExitStack) -> Storage:
+    """Open the node's storage; its resources are closed with ``stack``.
+
+    Raises:
+        ConfigError: a kind of node annexproxy cannot reach yet (annex+http nodes).
+        RepositoryError: a local node is not a usable repository.
+    """
+    url = address.url
+    if is_local_url(url) and not address.annex_url:
+        path = _local_path(url)
+        local = await stack.enter_async_context(open_repository(path, commit_after=1.0))
+        return local.storage
+    if address.annex_url:
+        raise ConfigError(
+            f"node {address.name} is reached over {address.annex_url}; annex+http nodes are "
+            "not supported yet"
+        )
+    opener = command_opener(ssh_command(address, gateway), expected_uuid=address.uuid)
+    return P2PNodeStorage(address.uuid, opener)
+
+
+class _LoggedUpload:
+    def __init__(self, inner: Upload, on_stored: Callable[[Others], Awaitable[None]]) -> None:
+        self._inner = inner
+        self._on_stored = on_stored
+
+    @property
+    def offset(self) -> int:
+        return self._inner.offset
+
+    @property
+    def already_have(self) -> Others | None:
+        return self._inner.already_have
+
+    async def write(self, data: bytes) -> None:
+        await self._inner.write(data)
+
+    async def commit(self, *, sender_valid: bool) -> Others:
+        others = await self._inner.commit(sender_valid=sender_valid)
+        await self._on_stored(others)
+        return others
+
+
+class GatewayLogged:
+    """A node's storage whose content changes are also logged at the gateway."""
+
+    def __init__(self, inner: Storage, record: Recorder) -> None:
+        """Wrap ``inner``; ``record(key, uuid, present)`` writes the gateway's log."""
+        self._inner = inner
+        self._record = record
+
+    @property
+    def uuid(self) -> RepoUUID:
+        """The node's UUID."""
+        return self._inner.uuid
+
+    async def checkpresent(self, key: Key) -> bool:
+        """Ask the node."""
+        return await self._inner.checkpresent(key)
+
+    def retrieve(self, key: Key, offset: int = 0) -> AbstractAsyncContextManager[ObjectSource]:
+        """Read from the node."""
+        return self._inner.retrieve(key, offset)
+
+    @asynccontextmanager
+    async def upload(self, key: Key, associated_file: str | None = None) -> AsyncIterator[Upload]:
+        """Upload to the node; a successful commit is logged at the gateway."""
+
+        async def stored(others: Others) -> None:
+            for uuid in (self._inner.uuid, *others):
+                await self._record(key, uuid, True)
+
+        async with self._inner.upload(key, associated_file) as upload:
+            yield _LoggedUpload(upload, stored)
+
+    async def lock_content(self, key: Key) -> ContentLock:
+        """Lock on the node."""
+        return await self._inner.lock_content(key)
+
+    async def remove(self, key: Key, *, before: int | None = None) -> Others:
+        """Remove from the node; log it gone at the gateway."""
+        others = await self._inner.remove(key, before=before)
+        for uuid in (self._inner.uuid, *others):
+            await self._record(key, uuid, False)
+        return others
+
+    async def timestamp(self) -> int:
+        """The node's clock."""
+        return await self._inner.timestamp()
