@@ -15,6 +15,7 @@ from pathlib import Path
 from annexproxy import __version__
 from annexproxy.cli import serve
 from annexproxy.cli.admin import add_admin_commands
+from annexproxy.cli.wants import add_wants_commands
 from annexproxy.errors import AnnexProxyError
 from annexproxy.server.demo import DemoStep, run_demo, try_it_yourself
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     serve.add_parser(sub)
     add_admin_commands(sub)
+    add_wants_commands(sub)
     return parser
 
 
