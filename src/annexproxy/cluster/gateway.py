@@ -92,7 +92,9 @@ class GatewayTargets:
         async with self._lock:
             if uuid not in self._nodes:
                 try:
-                    inner = await open_node(topology.nodes[uuid], self.own, self._stack)
+                    inner = await open_node(
+                        topology.nodes[uuid], self.own, self._stack, base=self._local.path
+                    )
                 except AnnexProxyError as exc:
                     log.warning("cannot open node %s: %s", topology.describe(uuid), exc)
                     return None

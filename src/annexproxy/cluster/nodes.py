@@ -64,12 +64,17 @@ def ssh_command(address: NodeAddress, gateway: RepoUUID) -> list[str]:
     return [*ssh, *address.ssh_options, host, remote]
 
 
-def _local_path(url: str) -> Path:
-    return Path(url.removeprefix("file://")).expanduser()
+def _local_path(url: str, base: Path) -> Path:
+    path = Path(url.removeprefix("file://")).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
 
 
-async def open_node(address: NodeAddress, gateway: RepoUUID, stack: AsyncExitStack) -> Storage:
+async def open_node(
+    address: NodeAddress, gateway: RepoUUID, stack: AsyncExitStack, *, base: Path
+) -> Storage:
     """Open the node's storage; its resources are closed with ``stack``.
+
+    A relative path is taken relative to the gateway repository ``base`` (as git does).
 
     Raises:
         ConfigError: a kind of node annexproxy cannot reach yet (annex+http nodes).
@@ -77,7 +82,7 @@ async def open_node(address: NodeAddress, gateway: RepoUUID, stack: AsyncExitSta
     """
     url = address.url
     if is_local_url(url) and not address.annex_url:
-        path = _local_path(url)
+        path = _local_path(url, base)
         local = await stack.enter_async_context(open_repository(path, commit_after=1.0))
         return local.storage
     if address.annex_url:

@@ -161,3 +161,36 @@ def make_ssh_client(
     client.annex("init", "-q", description)
     uuid = client.git("config", "annex.uuid").stdout.strip()
     return AnnexRepo(path=path, uuid=uuid, bare=False, env=env)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterSetup:
+    """A gateway repository with a cluster of local node repositories."""
+
+    gateway: AnnexRepo
+    nodes: tuple[AnnexRepo, ...]
+    cluster_uuid: str
+    name: str
+
+
+def make_cluster(top: Path, *, nodes: int = 3, name: str = "mycluster") -> ClusterSetup:
+    """Set up a gateway and a cluster of ``nodes`` repositories with real git-annex.
+
+    The commands are those of shared/spec/examples/01: bare gateway, nodes as remotes with
+    ``annex-cluster-node``, ``initcluster`` and ``updatecluster``; the gateway wants
+    nothing itself (clusters.md 6.6).
+    """
+    gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
+    members = []
+    for i in range(1, nodes + 1):
+        node = make_annex_repo(top / f"node{i}", f"node{i}", bare=(i % 2 == 0))
+        members.append(node)
+        gateway.git("remote", "add", f"node{i}", str(node.path))
+    gateway.annex("sync", "--no-content", "--no-push", "--quiet")
+    gateway.annex("initcluster", name)
+    for i in range(1, nodes + 1):
+        gateway.git("config", f"remote.node{i}.annex-cluster-node", name)
+    gateway.annex("updatecluster")
+    gateway.annex("wanted", "here", "nothing")
+    cluster_uuid = gateway.git("config", f"annex.cluster.{name}").stdout.strip()
+    return ClusterSetup(gateway=gateway, nodes=tuple(members), cluster_uuid=cluster_uuid, name=name)

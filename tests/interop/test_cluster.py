@@ -1,0 +1,124 @@
+"""A gateway with a three-node cluster, used by the real git-annex client over ssh and HTTP.
+
+Issue 6's acceptance, for local-repository nodes: the client sees `origin-mycluster` and
+`origin-nodeN`; copy --to the cluster stores on the nodes; whereis shows them; a local
+drop locks a node; get --from the cluster works, also with a node that has the key gone;
+drop --from the cluster removes everywhere; testremote passes on the cluster and a node.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from annexproxy.testing.httpserver import annexproxy_serve
+from annexproxy.testing.realannex import (
+    AnnexRepo,
+    ClusterSetup,
+    make_cluster,
+    make_ssh_client,
+    run,
+)
+
+pytestmark = pytest.mark.interop
+
+FILES = {f"f{i}.txt": f"cluster file {i}\n".encode() * (i + 1) for i in range(4)}
+
+
+def _http_client(setup: ClusterSetup, path: Path, url: str) -> AnnexRepo:
+    run(["git", "clone", "-q", str(setup.gateway.path), str(path)], path.parent)
+    client = AnnexRepo(path=path, uuid="", bare=False, env={})
+    client.git("config", "remote.origin.annexurl", url)
+    client.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1")
+    client.annex("init", "-q", "client")
+    client.annex("sync", "--no-content", "--quiet", check=False)
+    return client
+
+
+@pytest.fixture(params=["ssh", "http"])
+def cluster_client(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[ClusterSetup, AnnexRepo]]:
+    setup = make_cluster(tmp_path)
+    if request.param == "ssh":
+        yield setup, make_ssh_client(setup.gateway, tmp_path / "client", "client")
+        return
+    with annexproxy_serve(setup.gateway.path, "--wideopen") as server:
+        yield setup, _http_client(setup, tmp_path / "client", server.url)
+
+
+def _add(client: AnnexRepo) -> dict[str, str]:
+    for name, content in FILES.items():
+        (client.path / name).write_bytes(content)
+    client.annex("add", "--quiet", ".")
+    client.git("commit", "-q", "-m", "files")
+    return {name: client.annex("lookupkey", name).stdout.strip() for name in FILES}
+
+
+def _holders(setup: ClusterSetup, key: str) -> set[str]:
+    return {
+        node.uuid
+        for node in setup.nodes
+        if node.annex("contentlocation", key, check=False).returncode == 0
+    }
+
+
+def test_cluster_roundtrip(cluster_client: tuple[ClusterSetup, AnnexRepo]) -> None:
+    setup, client = cluster_client
+    info = client.annex("info", "origin").stdout
+    assert f"gateway to cluster: origin-{setup.name}" in info
+    keys = _add(client)
+    client.annex("copy", "--to", f"origin-{setup.name}", ".")
+    all_nodes = {n.uuid for n in setup.nodes}
+    for name, key in keys.items():
+        assert _holders(setup, key) == all_nodes, name  # no preferred content: every node
+        where = client.annex("whereis", name).stdout
+        for node in setup.nodes:
+            assert node.uuid in where
+        gateway_where = setup.gateway.annex("whereis", "--key", key).stdout
+        assert all(n.uuid in gateway_where for n in setup.nodes)  # logged at the gateway
+    for node in setup.nodes:
+        node.annex("fsck", "--all", "--quiet")  # nodes logged and verified their objects
+
+    client.annex("drop", "f0.txt")  # locks one node
+    client.annex("get", "--from", f"origin-{setup.name}", "f0.txt")
+    assert (client.path / "f0.txt").read_bytes() == FILES["f0.txt"]
+
+    client.annex("drop", "--from", f"origin-{setup.name}", "f1.txt")
+    assert _holders(setup, keys["f1.txt"]) == set()
+    assert client.annex("whereis", "f1.txt").stdout.count("node") == 0
+
+
+def test_get_falls_back_when_a_node_lost_the_key(
+    cluster_client: tuple[ClusterSetup, AnnexRepo],
+) -> None:
+    setup, client = cluster_client
+    keys = _add(client)
+    client.annex("copy", "--to", f"origin-{setup.name}", "f2.txt")
+    # Take the key away from two nodes behind the gateway's back.
+    for node in setup.nodes[:2]:
+        node.annex("dropkey", "--force", keys["f2.txt"])
+    client.annex("drop", "--force", "f2.txt")
+    client.annex("get", "--from", f"origin-{setup.name}", "f2.txt")
+    assert (client.path / "f2.txt").read_bytes() == FILES["f2.txt"]
+
+
+def _testremote(client: AnnexRepo, remote: str) -> None:
+    result = client.annex("testremote", remote, "--fast", "--tap", check=False)
+    failed = re.findall(r"^not ok \d+ - (.*)$", result.stdout, flags=re.MULTILINE)
+    unexpected = [t for t in failed if ".unavailable remote." not in t]
+    assert unexpected == [], result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"^ok \d+ ", result.stdout, flags=re.MULTILINE)
+
+
+def test_testremote_on_cluster_and_node(tmp_path: Path) -> None:
+    setup = make_cluster(tmp_path)
+    client = make_ssh_client(setup.gateway, tmp_path / "client", "client")
+    (client.path / "seed").write_text("seed\n")
+    client.annex("add", "--quiet", "seed")
+    client.git("commit", "-q", "-m", "seed")
+    _testremote(client, f"origin-{setup.name}")
+    _testremote(client, "origin-node1")
