@@ -122,3 +122,33 @@ def test_testremote_on_cluster_and_node(tmp_path: Path) -> None:
     client.git("commit", "-q", "-m", "seed")
     _testremote(client, f"origin-{setup.name}")
     _testremote(client, "origin-node1")
+
+
+def test_balanced_preferred_content_places_one_copy_per_file(tmp_path: Path) -> None:
+    setup = make_cluster(tmp_path, nodes=3)
+    gateway = setup.gateway
+    for i in range(1, 4):
+        gateway.annex("group", f"node{i}", "pool")
+        gateway.annex("wanted", f"node{i}", "groupwanted")
+    gateway.annex("groupwanted", "pool", "balanced=pool")
+    client = make_ssh_client(gateway, tmp_path / "client", "client")
+    names = [f"b{i:02d}.dat" for i in range(60)]
+    for name in names:
+        (client.path / name).write_text(f"balanced content {name}\n")
+    client.annex("add", "--quiet", ".")
+    client.git("commit", "-q", "-m", "balanced")
+    # What git-annex itself decides for each node, before anything is uploaded.
+    expected: dict[str, set[str]] = {name: set() for name in names}
+    for i, node in enumerate(setup.nodes, 1):
+        found = client.annex("find", f"--want-get-by=origin-node{i}", *names).stdout.split()
+        for name in found:
+            expected[name].add(node.uuid)
+    client.annex("copy", "--to", f"origin-{setup.name}", *names)
+    used: set[str] = set()
+    for name in names:
+        key = client.annex("lookupkey", name).stdout.strip()
+        holders = _holders(setup, key)
+        assert len(holders) == 1, (name, holders)
+        assert holders == expected[name], name
+        used |= holders
+    assert used == {n.uuid for n in setup.nodes}

@@ -22,6 +22,7 @@ from annexproxy.cluster.topology import Topology, build_topology
 from annexproxy.errors import AnnexProxyError
 from annexproxy.keys import Key
 from annexproxy.server.repository import LocalRepository
+from annexproxy.server.wants import Wants as PreferredWants
 from annexproxy.storage.base import Storage
 from annexproxy.uuids import RepoUUID
 
@@ -49,6 +50,8 @@ class GatewayTargets:
         self._loaded_at = float("-inf")
         self._nodes: dict[RepoUUID, Storage] = {}
         self._lock = asyncio.Lock()
+        self._preferred: PreferredWants | None = None
+        self._preferred_at = float("-inf")
 
     @property
     def own(self) -> RepoUUID:
@@ -98,7 +101,7 @@ class GatewayTargets:
                 except AnnexProxyError as exc:
                     log.warning("cannot open node %s: %s", topology.describe(uuid), exc)
                     return None
-                self._nodes[uuid] = GatewayLogged(inner, self._local.record)
+                self._nodes[uuid] = GatewayLogged(inner, self._record)
             return self._nodes[uuid]
 
     async def _cluster(self, uuid: RepoUUID, topology: Topology) -> Storage:
@@ -112,8 +115,31 @@ class GatewayTargets:
             nodes,
             costs={u: topology.nodes[u].cost for u in nodes},
             locations=self._locations,
-            wants=self._wants,
+            wants=self._wants or self._preferred_wants,
         )
+
+    async def _record(self, key: Key, uuid: str, present: bool) -> None:
+        """Log a node's change at the gateway, and tell the placement engine."""
+        await self._local.record(key, uuid, present)
+        if self._preferred is not None:
+            self._preferred.note_location(key, RepoUUID(uuid), present=present)
+
+    async def _preferred_wants(self, node: RepoUUID, key: Key, associated_file: str | None) -> bool:
+        """Whether ``node``'s preferred content wants ``key``, as git-annex's gateway asks.
+
+        The engine is built on first use and caught up with the branch at most every
+        `REFRESH_INTERVAL` seconds, so changes to preferred content, groups or maxsize
+        (made here or pushed by a client) take effect without a restart.
+        """
+        now = self._clock()
+        if self._preferred is None:
+            self._preferred = PreferredWants(self._local.plumbing, attributes=False)
+            self._stack.callback(self._preferred.close)
+            self._preferred_at = now
+        elif now - self._preferred_at >= REFRESH_INTERVAL:
+            self._preferred.refresh()
+            self._preferred_at = now
+        return self._preferred.want_get(node, key, associated_file)
 
     async def _locations(self, key: Key) -> Sequence[str]:
         return await asyncio.to_thread(self._local.view().present, key)
