@@ -152,3 +152,41 @@ def test_balanced_preferred_content_places_one_copy_per_file(tmp_path: Path) -> 
         assert holders == expected[name], name
         used |= holders
     assert used == {n.uuid for n in setup.nodes}
+
+
+def test_mixed_nodes_local_and_ssh(tmp_path: Path) -> None:
+    # node3 is reached over ssh and served by git-annex-shell; the others are local paths.
+    setup = make_cluster(tmp_path, ssh_nodes=frozenset({3}))
+    client = make_ssh_client(setup.gateway, tmp_path / "client", "client")
+    keys = _add(client)
+    client.annex("copy", "--to", f"origin-{setup.name}", ".")
+    for key in keys.values():
+        assert _holders(setup, key) == {n.uuid for n in setup.nodes}
+    client.annex("drop", "--force", ".")
+    client.annex("get", "--from", "origin-node3", "f3.txt")  # proxied ssh node
+    assert (client.path / "f3.txt").read_bytes() == FILES["f3.txt"]
+    client.annex("drop", "--from", f"origin-{setup.name}", "--force", "f0.txt")
+    assert _holders(setup, keys["f0.txt"]) == set()
+
+
+def test_node_dying_mid_fanout_is_reported_exactly(tmp_path: Path) -> None:
+    setup = make_cluster(tmp_path, ssh_nodes=frozenset({3}))
+    client = make_ssh_client(setup.gateway, tmp_path / "client", "client")
+    big = bytes(range(256)) * 8192  # 2 MiB
+    (client.path / "big.bin").write_bytes(big)
+    client.annex("add", "--quiet", "big.bin")
+    client.git("commit", "-q", "-m", "big")
+    key = client.annex("lookupkey", "big.bin").stdout.strip()
+    # The ssh connection from the gateway to node3 dies after 200 kB of upload.
+    cut = {"FAKESSH_CUT_AFTER": "200000", "FAKESSH_CUT_MATCH": str(setup.nodes[2].path)}
+    client.annex("copy", "--to", f"origin-{setup.name}", "big.bin", env=cut)
+    stored = {setup.nodes[0].uuid, setup.nodes[1].uuid}
+    assert _holders(setup, key) == stored
+    where = client.annex("whereis", "big.bin").stdout
+    assert setup.nodes[2].uuid not in where  # the client was told exactly who stored it
+    assert all(uuid in where for uuid in stored)
+    gateway_log = setup.gateway.annex("whereis", "--key", key).stdout
+    assert setup.nodes[2].uuid not in gateway_log
+    assert all(uuid in gateway_log for uuid in stored)
+    for node in setup.nodes[:2]:
+        node.annex("fsck", "--key", key, "--quiet")

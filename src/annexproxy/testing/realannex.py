@@ -173,19 +173,26 @@ class ClusterSetup:
     name: str
 
 
-def make_cluster(top: Path, *, nodes: int = 3, name: str = "mycluster") -> ClusterSetup:
+def make_cluster(
+    top: Path, *, nodes: int = 3, name: str = "mycluster", ssh_nodes: frozenset[int] = frozenset()
+) -> ClusterSetup:
     """Set up a gateway and a cluster of ``nodes`` repositories with real git-annex.
 
     The commands are those of shared/spec/examples/01: bare gateway, nodes as remotes with
     ``annex-cluster-node``, ``initcluster`` and ``updatecluster``; the gateway wants
-    nothing itself (clusters.md 6.6).
+    nothing itself (clusters.md 6.6). Nodes numbered in ``ssh_nodes`` are reached over
+    the ssh stand-in (served by git-annex-shell), the others by local path; the gateway
+    then carries the stand-in's environment.
     """
     gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
+    if ssh_nodes:
+        gateway = AnnexRepo(path=gateway.path, uuid=gateway.uuid, bare=True, env=fakessh_env())
     members = []
     for i in range(1, nodes + 1):
         node = make_annex_repo(top / f"node{i}", f"node{i}", bare=(i % 2 == 0))
         members.append(node)
-        gateway.git("remote", "add", f"node{i}", str(node.path))
+        url = f"fakehost:{node.path}" if i in ssh_nodes else str(node.path)
+        gateway.git("remote", "add", f"node{i}", url)
     gateway.annex("sync", "--no-content", "--no-push", "--quiet")
     gateway.annex("initcluster", name)
     for i in range(1, nodes + 1):
