@@ -1,40 +1,38 @@
-"""The embedded demo: a repository served by annexproxy-shell to the real git-annex client.
+"""The embedded demo: a gateway with a three-node cluster, served over HTTP on loopback.
 
-It makes a temporary bare repository, clones it over a local stand-in for ssh with
-``remote.origin.annex-shell`` pointing at annexproxy-shell, and runs the everyday
-git-annex commands against it, reporting each command and what it printed. It needs
-git and git-annex installed (``pip install 'annexproxy[demo]'`` brings git-annex).
+It builds, in a temporary directory, a gateway repository and three node repositories
+joined into the cluster ``demo`` (with git-annex's own commands, as shared/spec/examples
+01 does), groups the nodes in ``pool`` with ``balanced=pool`` so every file goes to one
+node, starts ``annexproxy serve`` on a free port, and either prints what a user types
+to try it, or (``run``) runs those commands with the real git-annex client and reports
+where each file went. It needs git and git-annex (``pip install 'annexproxy[demo]'``).
 """
 
 from __future__ import annotations
 
-import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from annexproxy.errors import AnnexProxyError, ConfigError
-from annexproxy.testing.realannex import AnnexRepo, fakessh_env, make_annex_repo, make_ssh_client
-
-_PROGRESS = re.compile(r"^\s*\d+%\s")
+from annexproxy.testing.httpserver import RunningServer, annexproxy_serve
+from annexproxy.testing.realannex import AnnexRepo, ClusterSetup, make_cluster, run
 
 DEMO_FILES = {
-    "README.txt": b"Served by annexproxy-shell.\n",
+    "README.txt": b"Served by annexproxy through a cluster.\n",
     "data/measurements.csv": b"t,value\n"
     + b"".join(f"{i},{i * i}\n".encode() for i in range(50000)),
     "data/empty.dat": b"",
-    "images/ünïcødé name.bin": bytes(range(256)) * 1024,
+    "images/scan-01.bin": bytes(range(256)) * 1024,
+    "images/scan-02.bin": bytes(reversed(range(256))) * 2048,
+    "notes/ünïcødé name.txt": "grüße\n".encode(),
 }
 
 
 class DemoError(AnnexProxyError):
     """A step of the demo failed; the message holds the command and its output."""
-
-
-def _without_progress(output: str) -> str:
-    lines = output.replace("\r", "\n").splitlines()
-    return "\n".join(line for line in lines if line.strip() and not _PROGRESS.match(line))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,47 +55,95 @@ def check_tools() -> None:
             raise ConfigError(f"the demo needs {tool}, which is not on PATH: {hint}")
 
 
-def run_demo(workdir: Path, report: Callable[[DemoStep], None]) -> tuple[AnnexRepo, AnnexRepo]:
-    """Run the demo in ``workdir``; ``report`` receives each step as it finishes.
-
-    Returns:
-        The served repository and the client repository.
+@contextmanager
+def demo_gateway(workdir: Path) -> Iterator[tuple[ClusterSetup, RunningServer]]:
+    """Build the gateway and its cluster in ``workdir`` and serve it over HTTP.
 
     Raises:
         ConfigError: git or git-annex is missing.
-        DemoError: a git-annex command failed (its output is in the message).
+        DemoError: setting up failed.
     """
     check_tools()
-    server = make_annex_repo(workdir / "server.git", "annexproxy demo server", bare=True)
-    client = make_ssh_client(server, workdir / "client", "demo client")
+    try:
+        setup = make_cluster(workdir, nodes=3, name="demo")
+        for i in range(1, 4):
+            setup.gateway.annex("group", f"node{i}", "pool")
+            setup.gateway.annex("wanted", f"node{i}", "groupwanted")
+        setup.gateway.annex("groupwanted", "pool", "balanced=pool")
+    except AssertionError as exc:
+        raise DemoError(f"setting up the demo cluster failed:\n{exc}") from exc
+    with annexproxy_serve(setup.gateway.path, "--wideopen", "--no-access-log") as server:
+        yield setup, server
+
+
+def clone_url(server: RunningServer) -> str:
+    """The git URL of the gateway repository on the demo server."""
+    return f"http://127.0.0.1:{server.port}/gateway"
+
+
+def user_commands(server: RunningServer) -> list[str]:
+    """What a user types to use the demo gateway with git-annex."""
+    return [
+        f"git clone {clone_url(server)} demo-client && cd demo-client",
+        "git config annex.security.allowed-ip-addresses 127.0.0.1",
+        "git annex init 'my laptop'",
+        "git annex info origin        # gateway to cluster: origin-demo",
+        "cp ~/some/files/* . && git annex add . && git commit -m files",
+        "git annex copy --to origin-demo .",
+        "git annex whereis .",
+        "git annex drop . && git annex get --from origin-demo .",
+    ]
+
+
+def run_client(
+    setup: ClusterSetup, server: RunningServer, workdir: Path, report: Callable[[DemoStep], None]
+) -> dict[str, list[str]]:
+    """Run the user's commands with the real client; return each file's node names.
+
+    Raises:
+        DemoError: a command failed.
+    """
+    client = AnnexRepo(path=workdir / "client", uuid="", bare=False)
+
+    def step(*args: str, git: bool = False) -> str:
+        command = " ".join(("git", *args) if git else ("git", "annex", *args))
+        try:
+            result = client.git(*args) if git else client.annex(*args)
+        except AssertionError as exc:
+            raise DemoError(f"demo step failed: {command}\n{exc}") from exc
+        report(DemoStep(where="client", command=command, output=_quiet(result.stdout)))
+        return result.stdout
+
+    try:
+        run(["git", "clone", "-q", clone_url(server), str(client.path)], workdir)
+    except AssertionError as exc:
+        raise DemoError(f"cloning the demo gateway failed:\n{exc}") from exc
+    report(DemoStep(where="client", command=f"git clone {clone_url(server)} client", output=""))
+    step("config", "annex.security.allowed-ip-addresses", "127.0.0.1", git=True)
+    step("init", "demo client")
+    step("info", "origin")
     for name, content in DEMO_FILES.items():
         target = client.path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
-
-    def step(repo: AnnexRepo, where: str, *args: str, check: bool = True) -> None:
-        is_git = args[0] == "git"
-        command = " ".join(("git", *args[1:]) if is_git else ("git", "annex", *args))
-        try:
-            result = repo.git(*args[1:]) if is_git else repo.annex(*args, check=check)
-        except AssertionError as exc:
-            raise DemoError(f"demo step failed: {command}\n{exc}") from exc
-        report(DemoStep(where=where, command=command, output=_without_progress(result.stdout)))
-
-    step(client, "client", "add", ".")
-    step(client, "client", "git", "commit", "-q", "-m", "demo files")
-    step(client, "client", "copy", "--to", "origin", ".")
-    step(client, "client", "drop", ".")
-    step(client, "client", "whereis", "data/measurements.csv")
-    step(client, "client", "get", "--from", "origin", ".")
-    step(client, "client", "fsck", "--from", "origin", "--fast", ".")
-    step(client, "client", "drop", "--from", "origin", "data/empty.dat")
-    step(server, "server", "whereis", "--all", check=False)
-    return server, client
+    step("add", ".")
+    step("commit", "-q", "-m", "demo files", git=True)
+    step("copy", "--to", "origin-demo", ".")
+    step("drop", ".")
+    step("get", "--from", "origin-demo", ".")
+    step("whereis", ".")
+    names = {node.uuid: f"node{i}" for i, node in enumerate(setup.nodes, 1)}
+    placement: dict[str, list[str]] = {}
+    for name in DEMO_FILES:
+        key = client.annex("lookupkey", name).stdout.strip()
+        placement[name] = [
+            names[node.uuid]
+            for node in setup.nodes
+            if node.annex("contentlocation", key, check=False).returncode == 0
+        ]
+    return placement
 
 
-def try_it_yourself(client: AnnexRepo) -> str:
-    """What a user types to go on using the demo client by hand."""
-    env = fakessh_env()
-    exports = " ".join(f"{name}='{value}'" for name, value in env.items())
-    return f"cd '{client.path}' && export {exports} && git annex whereis"
+def _quiet(output: str) -> str:
+    lines = output.replace("\r", "\n").splitlines()
+    return "\n".join(line for line in lines if line.strip() and "%" not in line[:6])
