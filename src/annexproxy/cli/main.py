@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from annexproxy import __version__
-from annexproxy.cli import demo, serve
+from annexproxy.cli import demo, serve, sim
 from annexproxy.cli.admin import add_admin_commands
 from annexproxy.cli.wants import add_wants_commands
 from annexproxy.errors import AnnexProxyError
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo.add_parser(sub)
     serve.add_parser(sub)
+    sim.add_parser(sub)
     add_admin_commands(sub)
     add_wants_commands(sub)
     return parser

@@ -385,7 +385,7 @@ class Simulator:
     def _cmd_action(self, command: Command) -> None:
         assert command.action is not None
         for op in self._components(command.action):
-            self._apply(op)
+            self.apply(op)
 
     def _cmd_step(self, command: Command) -> None:
         self._step(command.numbers[0], must_stabilize=False)
@@ -474,7 +474,7 @@ class Simulator:
 
     # --- operations ---------------------------------------------------------------------
 
-    def _apply(self, op: Op) -> bool:
+    def apply(self, op: Op) -> bool:
         """Run one operation; True when it changed something (sim.md 6.1-6.3)."""
         segment, index = op
         path, key = segment.files[index]
@@ -554,6 +554,10 @@ class Simulator:
 
     def _gather(self, kinds: Sequence[str]) -> OpList:
         """Candidate operations of every repository (sim.md 5.1)."""
+        return OpList(self.gather_segments(kinds))
+
+    def gather_segments(self, kinds: Sequence[str]) -> list[Segment]:
+        """The segments of `_gather`, in the reference's order (merges are applied)."""
         state = self.state
         actions = [
             Action(action_kind(kind), repo, remote)
@@ -568,13 +572,13 @@ class Simulator:
                 gathered.append(self._segments(action))
             except SimError:
                 continue
-        return OpList([s for segments in reversed(gathered) for s in segments])
+        return [s for segments in reversed(gathered) for s in segments]
 
     def _run_one(self, ops: OpList) -> None:
         """``runoneaction``: random operations until one succeeds or none is left."""
         while len(ops):
             index = self._draw(0, len(ops) - 1)
-            if self._apply(ops.pop(index)):
+            if self.apply(ops.pop(index)):
                 return
 
     def _step(self, start: int, *, must_stabilize: bool) -> None:
