@@ -397,7 +397,8 @@ class _LazySizes:
         self._wants = wants
 
     def size_of(self, uuid: RepoUUID) -> int | None:
-        return self._wants.sizes.size_of(uuid)
+        tracker = self._wants._sizes  # the hot path: skip the property once computed
+        return (tracker or self._wants.sizes).size_of(uuid)
 
 
 def _resolve(name: str, setup: GatewaySetup, config: BranchConfig) -> str:
