@@ -256,7 +256,7 @@ def plot_simulation(state: SimState, traces: list[Any], path: Path) -> None:
     for name in names:
         values = series[name] or [final[names.index(name)]]
         over_time.plot(range(len(values)), values, label=name)
-    over_time.set_xlabel("successful operations")
+    over_time.set_xlabel("simulation events (commands and successful operations)")
     over_time.set_ylabel("size (MB)")
     over_time.set_title("Repository sizes during the simulation")
     over_time.legend(fontsize="small", ncol=2 if len(names) > 10 else 1)
