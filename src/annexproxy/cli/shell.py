@@ -19,12 +19,14 @@ from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from annexproxy.cluster.gateway import GatewayTargets
 from annexproxy.errors import AnnexProxyError, ConfigError
 from annexproxy.server.p2p_session import AccessMode, P2PSession, SessionOptions
 from annexproxy.server.repository import open_repository, read_repository_uuid
 from annexproxy.transports.streams import FdStream
+from annexproxy.uuids import is_cluster_uuid
 
 PROG = "git-annex-shell"
 GIT_COMMANDS = ("git-upload-pack", "git-receive-pack", "git-upload-archive")
@@ -164,10 +166,13 @@ async def _serve(directory: Path, request: ShellRequest, mode: AccessMode) -> in
         storage = await targets.target(wanted)
         if storage is None:
             raise ConfigError(await targets.refusal(wanted))
+        proxied: Literal["node", "cluster"] | None = None
+        if storage.uuid != local.storage.uuid:
+            proxied = "cluster" if is_cluster_uuid(storage.uuid) else "node"
         session = P2PSession(
             storage,
             FdStream(sys.stdin.fileno(), sys.stdout.fileno()),
-            options=SessionOptions(mode=mode),
+            options=SessionOptions(mode=mode, proxied=proxied),
             report=_report,
         )
         return await session.run()

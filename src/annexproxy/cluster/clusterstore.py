@@ -119,7 +119,7 @@ class ClusterUpload:
                 expected="a node",
                 got="none",
             )
-        return tuple(dict.fromkeys(stored))
+        return tuple(sorted(set(stored)))  # git-annex lists them in UUID order
 
 
 class ClusterStorage:
@@ -234,7 +234,7 @@ class ClusterStorage:
                 raise StorageError(f"no node of cluster {self._uuid} can take {key}")
             upload = ClusterUpload(key=key, legs=legs)
             if not legs:
-                upload.already = tuple(dict.fromkeys(already))
+                upload.already = tuple(sorted(set(already)))
             else:
                 upload._offset = min(leg.upload.offset for leg in legs)
             yield upload
@@ -269,7 +269,7 @@ class ClusterStorage:
         async with asyncio.TaskGroup() as group:
             for uuid in self._nodes:
                 group.create_task(remove_one(uuid))
-        result = tuple(dict.fromkeys(removed))
+        result = tuple(sorted(set(removed)))
         if failures:
             raise PartialRemoval(
                 f"{key} could not be removed from every node: {'; '.join(failures)}",

@@ -14,6 +14,7 @@ import contextlib
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal, NoReturn
 
 from annexproxy.errors import (
     AnnexProxyError,
@@ -30,6 +31,7 @@ from annexproxy.p2p import messages as m
 from annexproxy.p2p import versions
 from annexproxy.p2p.connection import ConnectionClosed, P2PConnection, PayloadChunk, PayloadEnd
 from annexproxy.p2p.states import Role, State
+from annexproxy.p2p.wire import UNKNOWN_COMMAND
 from annexproxy.storage.base import ContentLock, Storage, Upload
 from annexproxy.transports.driver import P2PDriver
 from annexproxy.transports.streams import ByteStream
@@ -64,6 +66,9 @@ class SessionOptions:
     # git-annex-shell p2pstdio offers neither (wire.md 2.6.9, 2.6.10).
     notify_change: bool = False
     connect: bool = False
+    # Serving a proxied node ("node") or a cluster ("cluster") through a gateway: git-annex
+    # gateways treat protocol mistakes more strictly than plain servers (wire.md 4.4).
+    proxied: Literal["node", "cluster"] | None = None
 
 
 class P2PSession:
@@ -90,6 +95,8 @@ class P2PSession:
         self._options = options or SessionOptions()
         self._report = report
         self._lock: ContentLock | None = None
+        self._versioned = False
+        self._after_version = False
 
     @property
     def _conn(self) -> P2PConnection:
@@ -102,6 +109,7 @@ class P2PSession:
             while True:
                 try:
                     event = await self._driver.next_event()
+                    self._after_version = False
                     if isinstance(event, ConnectionClosed):
                         return 0
                     await self._handle(event)
@@ -109,6 +117,10 @@ class P2PSession:
                     await self._release_lock_unless_locked()
                     if exc.fatal:
                         raise
+                    if self._options.proxied is not None:
+                        after_version, self._after_version = self._after_version, False
+                        await self._proxied_mistake(exc, after_version)
+                        continue
                     await self._driver.send(m.Error(text=exc.reply))
         except _Close as close:
             if close.message:
@@ -123,6 +135,23 @@ class P2PSession:
         finally:
             await self._release_lock_unless_locked(force=True)
 
+    async def _proxied_mistake(self, exc: RemoteProtocolError, after_version: bool) -> None:
+        """What a git-annex gateway does with a bad line (wire.md 4.4, trace 04)."""
+        if exc.reply == UNKNOWN_COMMAND:
+            # The line right after VERSION might have been a BYPASS: a cluster gateway
+            # speaking v2+ drops an unparsable one; otherwise it just ends the connection.
+            if self._options.proxied == "cluster" and after_version and self._plus_ok():
+                return
+            raise _Close(0)
+        await self._protocol_error()
+
+    async def _protocol_error(self) -> NoReturn:
+        await self._send_quietly(m.Error(text="protocol error"))
+        raise _Close(1, "protocol error")
+
+    def _plus_ok(self) -> bool:
+        return versions.has_plus(self._conn.version)
+
     async def _release_lock_unless_locked(self, *, force: bool = False) -> None:
         if self._lock is not None and (force or self._conn.state is not State.LOCKED):
             lock, self._lock = self._lock, None
@@ -131,6 +160,9 @@ class P2PSession:
     async def _handle(self, event: object) -> None:
         match event:
             case m.Version(version=requested):
+                if self._options.proxied is not None and self._versioned:
+                    await self._protocol_error()
+                self._versioned = self._after_version = True
                 await self._driver.send(m.Version(version=versions.negotiate(requested)))
             case m.Bypass():
                 pass
@@ -153,8 +185,12 @@ class P2PSession:
             case m.Connect(service=service):
                 await self._connect(service)
             case m.NotifyChange():
+                if self._options.proxied is not None:
+                    await self._protocol_error()
                 raise _Close(1, "change notification not available")
             case m.Error(text=text):
+                if self._options.proxied is not None:
+                    raise _Close(1, f"client error: {text}")
                 self._report(f"client reported an error: {text}")
                 raise _Close(0)
             case _:
