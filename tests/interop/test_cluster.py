@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from annexproxy.testing.httpserver import annexproxy_serve
+from annexproxy.testing.httpserver import annexproxy_serve, git_annex_p2phttp
 from annexproxy.testing.realannex import (
     AnnexRepo,
     ClusterSetup,
@@ -190,3 +190,21 @@ def test_node_dying_mid_fanout_is_reported_exactly(tmp_path: Path) -> None:
     assert all(uuid in gateway_log for uuid in stored)
     for node in setup.nodes[:2]:
         node.annex("fsck", "--key", key, "--quiet")
+
+
+def test_mixed_nodes_local_ssh_and_p2phttp(tmp_path: Path) -> None:
+    # node1 local, node3 over ssh (git-annex-shell), node2 behind `git annex p2phttp`:
+    # a node kind git-annex's own gateway cannot proxy to.
+    setup = make_cluster(tmp_path, ssh_nodes=frozenset({3}))
+    with git_annex_p2phttp(setup.nodes[1].path, "--wideopen") as node2_server:
+        setup.gateway.git("config", "remote.node2.annexurl", node2_server.url)
+        client = make_ssh_client(setup.gateway, tmp_path / "client", "client")
+        keys = _add(client)
+        client.annex("copy", "--to", f"origin-{setup.name}", ".")
+        for key in keys.values():
+            assert _holders(setup, key) == {n.uuid for n in setup.nodes}
+        client.annex("drop", "--force", ".")
+        client.annex("get", "--from", "origin-node2", "f1.txt")
+        assert (client.path / "f1.txt").read_bytes() == FILES["f1.txt"]
+        client.annex("drop", "--from", f"origin-{setup.name}", "--force", "f0.txt")
+        assert _holders(setup, keys["f0.txt"]) == set()

@@ -1,7 +1,8 @@
 """Open a `Storage` for a proxied node from its address, and log its changes at the gateway.
 
 A node given by a local path is opened directly (its objects, journal and locks: no
-subprocess per request); a node over ssh is reached with our P2P client through
+subprocess per request); a node behind an annex+http server with our HTTP client; a
+node over ssh is reached with our P2P client through
 ``ssh HOST git-annex-shell p2pstdio DIR GATEWAYUUID --uuid NODEUUID`` (the same command
 git-annex runs). `GatewayLogged` wraps a node so that the gateway's own location log
 records what the node gained or lost (clusters.md 6.1 and 9).
@@ -16,10 +17,10 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from pathlib import Path
 
 from annexproxy.cluster.topology import NodeAddress, is_local_url
-from annexproxy.errors import ConfigError
 from annexproxy.keys import Key
 from annexproxy.server.repository import open_repository
 from annexproxy.storage.base import ContentLock, ObjectSource, Others, Storage, Upload
+from annexproxy.storage.httpnode import HttpNodeStorage
 from annexproxy.storage.p2pnode import P2PNodeStorage, command_opener
 from annexproxy.uuids import RepoUUID
 
@@ -77,7 +78,7 @@ async def open_node(
     A relative path is taken relative to the gateway repository ``base`` (as git does).
 
     Raises:
-        ConfigError: a kind of node annexproxy cannot reach yet (annex+http nodes).
+        ConfigError: the node's annex+http URL is malformed.
         RepositoryError: a local node is not a usable repository.
     """
     url = address.url
@@ -86,10 +87,10 @@ async def open_node(
         local = await stack.enter_async_context(open_repository(path, commit_after=1.0))
         return local.storage
     if address.annex_url:
-        raise ConfigError(
-            f"node {address.name} is reached over {address.annex_url}; annex+http nodes are "
-            "not supported yet"
-        )
+        # git-annex's own gateway cannot proxy to annex+http nodes; we can (issue 6).
+        http = HttpNodeStorage(address.uuid, address.annex_url, client_uuid=gateway)
+        stack.push_async_callback(http.aclose)
+        return http
     opener = command_opener(ssh_command(address, gateway), expected_uuid=address.uuid)
     return P2PNodeStorage(address.uuid, opener)
 
