@@ -8,7 +8,6 @@ drop --from the cluster removes everywhere; testremote passes on the cluster and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +17,11 @@ from annexproxy.testing.httpserver import annexproxy_serve, git_annex_p2phttp
 from annexproxy.testing.realannex import (
     AnnexRepo,
     ClusterSetup,
+    assert_testremote_passes,
     make_cluster,
     make_ssh_client,
     run,
+    seed_commit,
 )
 
 pytestmark = pytest.mark.interop
@@ -106,22 +107,12 @@ def test_get_falls_back_when_a_node_lost_the_key(
     assert (client.path / "f2.txt").read_bytes() == FILES["f2.txt"]
 
 
-def _testremote(client: AnnexRepo, remote: str) -> None:
-    result = client.annex("testremote", remote, "--fast", "--tap", check=False)
-    failed = re.findall(r"^not ok \d+ - (.*)$", result.stdout, flags=re.MULTILINE)
-    unexpected = [t for t in failed if ".unavailable remote." not in t]
-    assert unexpected == [], result.stdout[-3000:] + result.stderr[-3000:]
-    assert re.search(r"^ok \d+ ", result.stdout, flags=re.MULTILINE)
-
-
 def test_testremote_on_cluster_and_node(tmp_path: Path) -> None:
     setup = make_cluster(tmp_path)
     client = make_ssh_client(setup.gateway, tmp_path / "client", "client")
-    (client.path / "seed").write_text("seed\n")
-    client.annex("add", "--quiet", "seed")
-    client.git("commit", "-q", "-m", "seed")
-    _testremote(client, f"origin-{setup.name}")
-    _testremote(client, "origin-node1")
+    seed_commit(client)
+    assert_testremote_passes(client, f"origin-{setup.name}", fast=True)
+    assert_testremote_passes(client, "origin-node1", fast=True)
 
 
 def test_balanced_preferred_content_places_one_copy_per_file(tmp_path: Path) -> None:

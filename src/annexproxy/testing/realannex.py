@@ -7,6 +7,7 @@ way. Runs subprocesses; never imported by the library itself.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -201,3 +202,24 @@ def make_cluster(
     gateway.annex("wanted", "here", "nothing")
     cluster_uuid = gateway.git("config", f"annex.cluster.{name}").stdout.strip()
     return ClusterSetup(gateway=gateway, nodes=tuple(members), cluster_uuid=cluster_uuid, name=name)
+
+
+def assert_testremote_passes(client: AnnexRepo, remote: str, *, fast: bool = False) -> None:
+    """Run ``git annex testremote REMOTE`` and fail on any test but "unavailable remote".
+
+    The "unavailable remote" group fails against git-annex's own servers too when the
+    remote is reached through a local stand-in (issue 2), so it is not held against us.
+    """
+    args = ["testremote", remote, "--tap", *(["--fast"] if fast else [])]
+    result = client.annex(*args, check=False)
+    failed = re.findall(r"^not ok \d+ - (.*)$", result.stdout, flags=re.MULTILINE)
+    unexpected = [t for t in failed if ".unavailable remote." not in t]
+    assert unexpected == [], result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"^ok \d+ ", result.stdout, flags=re.MULTILINE), result.stdout[-3000:]
+
+
+def seed_commit(client: AnnexRepo) -> None:
+    """Commit one annexed file, so that commands needing a branch (testremote) work."""
+    (client.path / "seed").write_text("seed\n")
+    client.annex("add", "--quiet", "seed")
+    client.git("commit", "-q", "-m", "seed")
