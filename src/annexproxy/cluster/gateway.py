@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 from annexproxy.cluster.clusterstore import ClusterStorage, Wants
 from annexproxy.cluster.nodes import GatewayLogged, open_node
@@ -22,9 +23,11 @@ from annexproxy.cluster.topology import Topology, build_topology
 from annexproxy.errors import AnnexProxyError
 from annexproxy.keys import Key
 from annexproxy.server.repository import LocalRepository
-from annexproxy.server.wants import Wants as PreferredWants
 from annexproxy.storage.base import Storage
 from annexproxy.uuids import RepoUUID
+
+if TYPE_CHECKING:
+    from annexproxy.server.wants import Wants as PreferredWants
 
 log = logging.getLogger("annexproxy.gateway")
 REFRESH_INTERVAL = 2.0
@@ -131,6 +134,9 @@ class GatewayTargets:
         `REFRESH_INTERVAL` seconds, so changes to preferred content, groups or maxsize
         (made here or pushed by a client) take effect without a restart.
         """
+        # Imported on first use: the evaluator is not needed by sessions that never fan out.
+        from annexproxy.server.wants import Wants as PreferredWants
+
         now = self._clock()
         if self._preferred is None:
             self._preferred = PreferredWants(self._local.plumbing, attributes=False)

@@ -20,7 +20,6 @@ from annexproxy.cluster.topology import NodeAddress, is_local_url
 from annexproxy.keys import Key
 from annexproxy.server.repository import open_repository
 from annexproxy.storage.base import ContentLock, ObjectSource, Others, Storage, Upload
-from annexproxy.storage.httpnode import HttpNodeStorage
 from annexproxy.storage.p2pnode import P2PNodeStorage, command_opener
 from annexproxy.uuids import RepoUUID
 
@@ -88,6 +87,10 @@ async def open_node(
         return local.storage
     if address.annex_url:
         # git-annex's own gateway cannot proxy to annex+http nodes; we can (issue 6).
+        # Imported here: aiohttp's client costs 0.3 s of start-up that ssh sessions
+        # (one annexproxy-shell process each) should not pay when no node needs it.
+        from annexproxy.storage.httpnode import HttpNodeStorage
+
         http = HttpNodeStorage(address.uuid, address.annex_url, client_uuid=gateway)
         stack.push_async_callback(http.aclose)
         return http
