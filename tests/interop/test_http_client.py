@@ -117,7 +117,9 @@ def test_roundtrip_over_https(annex_repo_factory: Callable[..., AnnexRepo], tmp_
     with annexproxy_serve(server_repo.path, *args) as server:
         assert server.url.startswith("annex+https://")
         client = http_client(server_repo, tmp_path / "client", server.url, {})
-        _roundtrip(server_repo, replace(client, prefix=prefix))
+        trusting = replace(client, prefix=prefix)
+        _roundtrip(server_repo, trusting)
+        assert_testremote_passes(trusting, "origin", fast=True)
 
 
 def _branch_log(repo: AnnexRepo, key: str) -> str:
