@@ -199,3 +199,11 @@ def test_mixed_nodes_local_ssh_and_p2phttp(tmp_path: Path) -> None:
         assert (client.path / "f1.txt").read_bytes() == FILES["f1.txt"]
         client.annex("drop", "--from", f"origin-{setup.name}", "--force", "f0.txt")
         assert _holders(setup, keys["f0.txt"]) == set()
+
+
+def test_testremote_on_cluster_over_http(tmp_path: Path) -> None:
+    setup = make_cluster(tmp_path)
+    with annexproxy_serve(setup.gateway.path, "--wideopen") as server:
+        client = _http_client(setup, tmp_path / "client", server.url)
+        seed_commit(client)
+        assert_testremote_passes(client, f"origin-{setup.name}", fast=True)
