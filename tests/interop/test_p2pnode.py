@@ -43,6 +43,7 @@ class TestAgainstGitAnnexShell(StorageConformance):
     # git-annex stores a WORM key sent with INVALID; annexproxy refuses (never store what
     # cannot be verified and the sender doubts).
     refuses_unverifiable_invalid = False
+    uploads_abort_when_busy = True
 
     @pytest.fixture
     def make_storage(self, tmp_path: Path) -> StorageFactory:
