@@ -66,8 +66,6 @@ def test_wantget_rows_from_a_rebuilt_repository(tmp_path: Path) -> None:
                 e["expr"] for e in config["evals"]
             }:
                 continue  # a label for a non-preferred-content injection (groupwanted log)
-            if "metadata=" in expression:
-                continue  # known gap: Wants does not read the metadata logs (.log.met) yet
             uuid = RepoUUID(uuid_of[who])
             evaluator = evaluators.get((who, expression))
             if evaluator is None:

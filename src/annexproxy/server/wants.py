@@ -15,9 +15,10 @@ and then kept up to date incrementally.
 `Wants` answers want-get / want-drop for (repository, key, file) with the expression of
 each repository parsed and compiled once and locations cached per key. It must stay
 fresh by being told: `Wants.note_location` after the gateway records a presence change,
-`Wants.refresh` when the branch may have moved (merge, push, another writer). Metadata
-(``metadata=``) and ``unused`` are not read yet: those terms see no metadata and no
-unused keys. Nothing is printed here.
+`Wants.refresh` when the branch may have moved (merge, push, another writer).
+``unused`` is not read yet: that term sees no unused keys. Metadata comes from the key's
+``.log.met`` (the values in force; not the derived ``lastchanged`` fields). Nothing is
+printed here.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from types import TracebackType
 
 from annexproxy.branch.git_plumbing import GitPlumbing
 from annexproxy.branch.journal import Journal
+from annexproxy.branch.logs.metadata import current_metadata
 from annexproxy.branch.logs.presence import present_infos
 from annexproxy.branch.logs.snapshot import BranchConfig
 from annexproxy.branch.logs.trust import TrustLevel as LogTrust
@@ -201,6 +203,7 @@ class Wants:
             clusters={RepoUUID(c): _uuids(n) for c, n in self.config.clusters.items()},
             here_has=self.here_has,
             urls=self._urls,
+            metadata=self._metadata,
             equivalent_keys=self._equivalent_keys,
             sizes=_LazySizes(self),
             fully_balanced_threshold=self.threshold,
@@ -255,6 +258,10 @@ class Wants:
                 if (objects / hashdir / name / name).is_file():
                     return True
         return False
+
+    def _metadata(self, key: Key) -> Mapping[str, Collection[str]]:
+        content = self.view.read(key_log_path(key, ".log.met", branchhash1=self._hash1))
+        return current_metadata(content) if content is not None else {}
 
     def _urls(self, key: Key) -> Collection[str]:
         content = self.view.read(key_log_path(key, ".log.web", branchhash1=self._hash1))
