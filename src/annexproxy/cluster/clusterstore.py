@@ -223,8 +223,9 @@ class ClusterStorage:
                 except StorageError as exc:
                     log.warning("node %s cannot take %s: %s", uuid, key, exc)
                     return
-                if upload.already_have is not None:
-                    already.extend((uuid, *upload.already_have))
+                node_already = upload.already_have
+                if node_already is not None:
+                    already.extend((uuid, *node_already))
                 else:
                     legs.append(_Leg(uuid, upload))
 

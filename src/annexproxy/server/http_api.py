@@ -211,8 +211,9 @@ class HttpApi:
 
     async def _putoffset(self, storage: Storage, key: Key) -> tuple[int | None, Others]:
         async with storage.upload(key) as upload:
-            if upload.already_have is not None:
-                return None, upload.already_have
+            already = upload.already_have
+            if already is not None:
+                return None, already
             return upload.offset, ()
 
     async def _lock(self, storage: Storage, key: Key) -> str | None:
@@ -248,9 +249,10 @@ class HttpApi:
         stored = False
         others: Others = ()
         async with storage.upload(key, req.associated_file) as upload:
-            if upload.already_have is not None:
+            already = upload.already_have
+            if already is not None:
                 await _drain(request)
-                return _json(api.put_body(req.version, True, upload.already_have))
+                return _json(api.put_body(req.version, True, already))
             skip = upload.offset - (req.offset or 0)
             if skip < 0:
                 # We hold less than the client thinks. Like git-annex, take the bytes

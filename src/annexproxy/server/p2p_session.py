@@ -285,8 +285,9 @@ class P2PSession:
             await self._driver.send(m.Error(text=f"cannot store {key}: {exc}"))
 
     async def _put_into(self, key: Key, upload: Upload) -> None:
-        if upload.already_have is not None:
-            await self._driver.send(self._already_have(upload.already_have))
+        already = upload.already_have
+        if already is not None:
+            await self._driver.send(self._already_have(already))
             return
         await self._driver.send(m.PutFrom(offset=upload.offset))
         event = await self._driver.next_event()

@@ -61,6 +61,7 @@ class AnnexUpload:
         self._verifier = verifier
         self._tmp = storage.layout.tmp_path(key)
         self._done = False
+        self._already_have: Others | None = () if storage.find_object(key) is not None else None
 
     @classmethod
     async def start(cls, storage: AnnexRepoStorage, key: Key) -> AnnexUpload:
@@ -99,8 +100,12 @@ class AnnexUpload:
 
     @property
     def already_have(self) -> Others | None:
-        """``()`` when the object is already in the store (nothing to send), else None."""
-        return () if self._storage.find_object(self._key) is not None else None
+        """``()`` when the object was in the store as the upload began, else None.
+
+        Fixed when the upload starts, so every caller sees the same answer even while a
+        removal of the key runs meanwhile.
+        """
+        return self._already_have
 
     def _write_sync(self, fd: int, data: bytes) -> None:
         view = memoryview(data)
