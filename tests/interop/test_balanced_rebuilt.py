@@ -8,56 +8,33 @@ fromkey, setpresentkey), then every row is answered through
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from annexproxy.keys import Key
 from annexproxy.preferred import PreferredContent
 from annexproxy.server.wants import Wants
+from annexproxy.testing.vectors import VECTORS, load_generator, read_table
 from annexproxy.uuids import RepoUUID
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "spec" / "vectors"
-
-
-def _generator() -> ModuleType:
-    tools = VECTORS / "tools"
-    sys.path.insert(0, str(tools))
-    try:
-        spec = importlib.util.spec_from_file_location("gen_balanced", tools / "gen_balanced.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(tools))
-
 
 def _rows() -> dict[tuple[str, str, str, str], tuple[str, str]]:
-    with (VECTORS / "balanced.tsv").open(encoding="utf-8") as table:
-        reader = csv.DictReader(
-            (line for line in table if not line.startswith("#")), delimiter="\t"
+    return {
+        (r["scenario"], r["rebalance"], r["expression"], r["key"]): (
+            r["want_get_by"],
+            r["want_drop_by"],
         )
-        return {
-            (r["scenario"], r["rebalance"], r["expression"], r["key"]): (
-                r["want_get_by"],
-                r["want_drop_by"],
-            )
-            for r in reader
-        }
+        for r in read_table("balanced.tsv")
+    }
 
 
 def test_balanced_rows_from_rebuilt_repositories(tmp_path: Path) -> None:
-    generator = _generator()
+    generator = load_generator("gen_balanced")
     config = json.loads((VECTORS / "tools" / "bal_shared.json").read_text())
     keys = generator.make_keys(config)
     expected = _rows()

@@ -9,52 +9,27 @@ and .gitattributes, as `annexproxy wants` does (issue 4: fixtures rebuilt, not t
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from annexproxy.keys import Key
 from annexproxy.preferred import PreferredContent
 from annexproxy.server.wants import Wants
+from annexproxy.testing.vectors import VECTORS, load_generator, read_table
 from annexproxy.uuids import RepoUUID
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "spec" / "vectors"
-
-
-def _generator() -> ModuleType:
-    tools = VECTORS / "tools"
-    sys.path.insert(0, str(tools))
-    try:
-        spec = importlib.util.spec_from_file_location("gen_wantget", tools / "gen_wantget.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(tools))
-
 
 def test_wantget_rows_from_a_rebuilt_repository(tmp_path: Path) -> None:
     config = json.loads((VECTORS / "tools" / "wg_shared.json").read_text())
-    repo, keys = _generator().setup(config, str(tmp_path))
+    repo, keys = load_generator("gen_wantget").setup(config, str(tmp_path))
     uuid_of = {r["name"]: r["uuid"] for r in config["remotes"]}
     uuid_of["here"] = config["here"]["uuid"]
-    with (VECTORS / "wantget.tsv").open(encoding="utf-8") as table:
-        rows = [
-            row
-            for row in csv.DictReader(
-                (line for line in table if not line.startswith("#")), delimiter="\t"
-            )
-        ]
+    rows = read_table("wantget.tsv")
     injected = {item["expr"] for item in config.get("injected", [])}
     checked = 0
     disagreements = []
