@@ -1,0 +1,49 @@
+"""Which backend serves which special remote ``type``.
+
+Backends are imported only when a remote of their type is opened (S3's client is
+heavy; ssh sessions should not pay for it).
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from annexproxy.errors import ConfigError
+from annexproxy.special.backend import RemoteBackend
+from annexproxy.special.remote import SpecialRemote
+
+
+async def open_backend(
+    remote: SpecialRemote, stack: AsyncExitStack, *, base: Path
+) -> RemoteBackend:
+    """Open the backend for ``remote``; it is closed with ``stack``.
+
+    Args:
+        remote: the special remote's configuration.
+        stack: owns the backend's resources.
+        base: the gateway repository's top directory (relative paths, creds, temp files).
+
+    Raises:
+        ConfigError: the type is not supported or its settings are incomplete.
+    """
+    backend: RemoteBackend
+    if remote.type == "directory":
+        from annexproxy.special.directory import open_directory
+
+        backend = await open_directory(remote, base=base)
+    elif remote.type == "S3":
+        from annexproxy.special.s3 import open_s3
+
+        backend = await open_s3(remote, base=base)
+    elif remote.type == "external":
+        from annexproxy.special.external import open_external
+
+        backend = await open_external(remote, base=base)
+    else:
+        raise ConfigError(
+            f"special remote {remote.name!r} has type {remote.type!r}, which annexproxy "
+            "cannot proxy (supported: directory, S3, external)"
+        )
+    stack.push_async_callback(backend.aclose)
+    return backend
