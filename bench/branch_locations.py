@@ -6,7 +6,7 @@ Builds (once, cached in the given directory) a bare repository whose
 10,000 random keys (cluster membership derived), reporting wall time and peak memory
 (the process's maximum resident set size, which includes libgit2's allocations).
 
-Usage: ``python bench/branch_locations.py [DIR] [--keys N] [--sample M]``.
+Usage: ``python bench/branch_locations.py [DIR] [--keys N] [--sample M] [--rounds R]``.
 Not a test: run it by hand and read the numbers.
 """
 
@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import random
 import resource
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("dir", nargs="?", default="/tmp/annexproxy-bench-branch")
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     repo = Path(args.dir) / f"repo-{args.keys}"
     if not repo.exists():
@@ -82,20 +84,27 @@ def main() -> None:
         repo.parent.mkdir(parents=True, exist_ok=True)
         build(repo, args.keys)
         print(f"built {args.keys} keys in {time.perf_counter() - started:.1f} s")
-    sample = random.Random(42).sample(range(args.keys), args.sample)
-    keys = [key_of(i) for i in sample]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    with GitPlumbing(repo) as plumbing:
-        view = BranchView(plumbing, Journal(plumbing.annexdir, plumbing))
-        config = view.config()
-        found = sum(len(view.present(key, config)) for key in keys)
-    elapsed = time.perf_counter() - started
+    times = []
+    for seed in range(args.rounds):
+        # A fresh repository handle per round: libgit2's object cache starts cold (the
+        # operating system's page cache does not), and a new sample of keys each time.
+        sample = random.Random(42 + seed).sample(range(args.keys), args.sample)
+        keys = [key_of(i) for i in sample]
+        started = time.perf_counter()
+        with GitPlumbing(repo) as plumbing:
+            view = BranchView(plumbing, Journal(plumbing.annexdir, plumbing))
+            config = view.config()
+            found = sum(len(view.present(key, config)) for key in keys)
+        times.append(time.perf_counter() - started)
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    elapsed = statistics.median(times)
     print(
-        f"read locations of {len(keys)} keys of {args.keys}: {elapsed:.3f} s "
-        f"({1e6 * elapsed / len(keys):.1f} us/key), {found} UUIDs incl. derived clusters; "
-        f"peak RSS {rss_after / 1024:.1f} MB (before reading {rss_before / 1024:.1f} MB)"
+        f"read locations of {args.sample} keys of {args.keys}: median {elapsed:.3f} s "
+        f"({1e6 * elapsed / args.sample:.1f} us/key) over {args.rounds} rounds "
+        f"({', '.join(f'{t:.3f}' for t in times)}), {found} UUIDs incl. derived clusters "
+        f"in the last; peak RSS {rss_after / 1024:.1f} MB (before reading "
+        f"{rss_before / 1024:.1f} MB)"
     )
 
 

@@ -15,6 +15,7 @@ from annexproxy.branch.logs import (
     descriptions,
     groups,
     maxsize,
+    presence,
     proxy,
     remoteconfig,
     trust,
@@ -203,3 +204,21 @@ def test_cluster_round_trip(table: dict[str, frozenset[str]], now: Timestamp) ->
     for group, nodes in table.items():
         content = cluster.set_cluster_nodes(content, group, nodes, now)
     assert cluster.parse_cluster_log(content) == table
+
+
+presence_ish = st.lists(
+    st.tuples(
+        st.sampled_from([b"1795623909s", b"1795623909", b"17.5s", b"-0.5s", b"x", b"0001s"]),
+        st.sampled_from([b" 1 ", b" 0 ", b" X ", b" 2 ", b"  ", b" 1"]),
+        st.sampled_from([b"u1", b"u2", b"", b"a b"]),
+        st.sampled_from([b"\n", b"\r\n", b"\n\n", b""]),
+    ),
+    max_size=8,
+).map(lambda parts: b"".join(b"".join(p) for p in parts))
+
+
+@given(st.one_of(presence_ish, st.binary(max_size=200)))
+def test_present_infos_fast_path_agrees_with_resolution(content: bytes) -> None:
+    resolved = presence.resolve(presence.parse_presence_log(content))
+    expected = [i for i, line in resolved.items() if line.status is presence.PresenceStatus.PRESENT]
+    assert presence.present_infos(content) == expected

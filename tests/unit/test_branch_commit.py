@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pygit2
@@ -95,3 +96,23 @@ def test_fast_forward_when_journal_clean(plumbing: GitPlumbing) -> None:
     result = merge_siblings(plumbing, journal)
     assert result.fast_forward
     assert plumbing.resolve_ref() == ahead
+
+
+def test_journal_listing_is_trusted_only_when_settled(plumbing: GitPlumbing) -> None:
+    journal = Journal(plumbing.annexdir, plumbing)
+    journal_dir = plumbing.annexdir / "journal"
+    journal_dir.mkdir()
+    (journal_dir / "uuid.log").write_bytes(b"1s " + U.encode() + b" a\n")
+    old = 1_000_000_000
+    os.utime(journal_dir, (old, old))
+    assert journal.read_journal_only("uuid.log") is not None
+    assert journal.read_journal_only("trust.log") is None  # answered from the listing
+    # A new file changes the directory's mtime to now: the listing is not trusted.
+    (journal_dir / "trust.log").write_bytes(b"1s " + U.encode() + b" 1\n")
+    assert journal.read_journal_only("trust.log") == b"1s " + U.encode() + b" 1\n"
+    # Settled again (old mtime, different from the cached one): listed afresh.
+    os.utime(journal_dir, (old + 5, old + 5))
+    assert journal.read_journal_only("trust.log") is not None
+    (journal_dir / "trust.log").unlink()
+    os.utime(journal_dir, (old + 9, old + 9))
+    assert journal.read_journal_only("trust.log") is None

@@ -66,6 +66,10 @@ _SHARED_DIR_EXTRA = {
 }
 
 
+_RACY_SECONDS = 2
+"""A journal directory changed this recently is listed again rather than trusted."""
+
+
 def vector_clock(environ: Mapping[str, str] | None = None) -> Timestamp:
     """The clock git-annex would use for a new log line right now.
 
@@ -131,6 +135,8 @@ class Journal:
         self._clock = clock
         self._settings: RepoSettings = plumbing.read_settings()
         self._journal_prefix = os.path.join(self.annexdir, JOURNAL_DIR, "")
+        self._listing: frozenset[str] | None = None
+        self._listing_mtime = 0
 
     @property
     def journal_dir(self) -> Path:
@@ -174,6 +180,9 @@ class Journal:
             RepositoryError: the journal file cannot be read.
         """
         name = journal_name(path)
+        listing = self._stable_listing()
+        if listing is not None and name not in listing:
+            return None
         try:
             # plain strings, not Path objects: this runs once per key looked up
             with open(self._journal_prefix + name, "rb") as handle:
@@ -184,6 +193,31 @@ class Journal:
             raise RepositoryError(
                 f"cannot read journal file {name} in {self.journal_dir}: {exc}"
             ) from exc
+
+    def _stable_listing(self) -> frozenset[str] | None:
+        """The journal's file names, when a listing can be trusted; else None.
+
+        A listing is reused while the directory's mtime is unchanged (every journal
+        file is created by a rename into it). Within `_RACY_SECONDS` of the last
+        change the mtime cannot be trusted (file systems stamp coarsely), so None
+        tells the caller to look for the file itself, as git does with a racy index.
+        """
+        try:
+            mtime = os.stat(self._journal_prefix).st_mtime_ns
+        except FileNotFoundError:
+            return frozenset()
+        except OSError:
+            return None
+        if time.time_ns() - mtime < _RACY_SECONDS * 1_000_000_000:
+            self._listing = None
+            return None
+        if self._listing is None or mtime != self._listing_mtime:
+            try:
+                self._listing = frozenset(os.listdir(self._journal_prefix))
+            except OSError:
+                return None
+            self._listing_mtime = mtime
+        return self._listing
 
     def modify(self, path: str, change: Callable[[bytes], bytes | None]) -> bool:
         """Change one branch file through the journal, under the journal lock.

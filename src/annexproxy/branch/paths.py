@@ -9,7 +9,7 @@ never touches the file system.
 from __future__ import annotations
 
 from annexproxy.errors import LogFormatError
-from annexproxy.keys import Key
+from annexproxy.keys import Key, hashdir_lower, keyfile
 
 LOCATION_LOG = ".log"
 URL_LOG = ".log.web"
@@ -27,7 +27,9 @@ def key_log_path(key: Key, suffix: str = LOCATION_LOG, *, branchhash1: bool = Fa
     Returns:
         The path relative to the top of the branch, ``/``-separated.
     """
-    return key.hashdir_lower(1 if branchhash1 else 2) + key.keyfile() + suffix
+    text = str(key)  # serialised once: this runs per key looked up
+    hashed = str(key.parent()) if key.is_chunk else text
+    return hashdir_lower(hashed, 1 if branchhash1 else 2) + keyfile(text) + suffix
 
 
 def location_log_path(key: Key, *, branchhash1: bool = False) -> str:

@@ -28,6 +28,9 @@ from annexproxy.branch.logs.snapshot import BranchConfig
 from annexproxy.branch.paths import branch_path, location_log_path
 from annexproxy.keys import Key
 
+_PRESENT_CACHE_SIZE = 4096
+"""Distinct location-log contents whose resolved UUIDs a view remembers."""
+
 
 def union_lines(*contents: bytes) -> bytes:
     """git-annex's union merge of file versions: sorted, de-duplicated LF lines (branch.md 12)."""
@@ -57,6 +60,7 @@ class BranchView:
         self._plumbing = plumbing
         self._journal = journal
         self._use_siblings = siblings
+        self._present_cache: dict[bytes, tuple[BranchConfig, tuple[str, ...]]] = {}
         self.tip: str | None = None
         self.unmerged: dict[str, str] = {}
         self.refresh()
@@ -132,8 +136,19 @@ class BranchView:
         content = self.location_log(key)
         if content is None:
             return []
+        config = config or self.config()
+        # Many keys share a log's exact content (one `git annex add` writes the same
+        # line for each); resolving it once per content and configuration saves most
+        # of the per-key parsing on a large branch.
+        cached = self._present_cache.get(content)
+        if cached is not None and cached[0] is config:
+            return list(cached[1])
         present = [info.decode("utf-8", "surrogateescape") for info in present_infos(content)]
-        return (config or self.config()).with_clusters(present)
+        result = config.with_clusters(present)
+        if len(self._present_cache) >= _PRESENT_CACHE_SIZE:
+            self._present_cache.clear()
+        self._present_cache[content] = (config, tuple(result))
+        return result
 
     def location_log_paths(self) -> Iterator[str]:
         """Paths of every per-key location log (branch, journal and unmerged siblings).

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from annexproxy.branch.logs.timestamps import Timestamp, next_timestamp
+from annexproxy.branch.logs.timestamps import PICOS_PER_SECOND, Timestamp, next_timestamp
 from annexproxy.errors import LogFormatError
 
 # Any run of CR and/or LF ends a line; empty lines are ignored (branch.md section 2).
@@ -35,6 +35,10 @@ class PresenceStatus(enum.Enum):
 
 
 _STATUS_BY_BYTE = {ord(status.value): status for status in PresenceStatus}
+_PRESENT = ord(PresenceStatus.PRESENT.value)
+_SPACE = ord(" ")
+_S = ord("s")
+_FAST_CLOCK = 19  # "NNN...s" short enough for the whole-seconds fast path
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,9 +125,29 @@ def compact(lines: Iterable[PresenceLine]) -> list[PresenceLine]:
 
 
 def present_infos(content: bytes) -> list[bytes]:
-    """The infos (UUIDs, URLs, ...) whose surviving line says present, in byte order."""
-    resolved = resolve(parse_presence_log(content))
-    return [info for info, line in resolved.items() if line.status is PresenceStatus.PRESENT]
+    """The infos (UUIDs, URLs, ...) whose surviving line says present, in byte order.
+
+    The same answer as resolving `parse_presence_log` (a property test holds them
+    equal), computed without building a `PresenceLine` per line: this runs once per
+    key whose location is asked.
+    """
+    best: dict[bytes, tuple[int, int]] = {}
+    for raw in split_lines(content):
+        clock, space, rest = raw.partition(b" ")
+        if not space or len(rest) < 2 or rest[1] != _SPACE or rest[0] not in _STATUS_BY_BYTE:
+            continue
+        if 1 < len(clock) <= _FAST_CLOCK and clock[-1] == _S and clock[:-1].isdigit():
+            picos = int(clock[:-1]) * PICOS_PER_SECOND
+        else:
+            try:
+                picos = Timestamp.parse(clock).picoseconds
+            except LogFormatError:
+                continue
+        info = rest[2:]
+        held = best.get(info)
+        if held is None or picos > held[0]:
+            best[info] = (picos, rest[0])
+    return sorted(info for info, (_, status) in best.items() if status == _PRESENT)
 
 
 def change_presence(
