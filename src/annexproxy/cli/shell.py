@@ -174,6 +174,7 @@ async def _serve(directory: Path, request: ShellRequest, mode: AccessMode) -> in
             FdStream(sys.stdin.fileno(), sys.stdout.fileno()),
             options=SessionOptions(mode=mode, proxied=proxied),
             report=_report,
+            retarget=lambda bypass: targets.target(wanted, bypass),
         )
         return await session.run()
 

@@ -10,6 +10,10 @@
   did remove are reported (FAILURE-PLUS). A deadline on the gateway's clock is translated
   to each node's clock.
 * LOCKCONTENT: never (clients lock single nodes). The cluster UUID is never logged.
+* Other gateways of the cluster (*relays*, clusters.md 7) take part in uploads when the
+  cluster's own preferred content wants the key, and in every removal; they answer for
+  the cluster UUID, so only the nodes their -PLUS replies name count. Nodes reached
+  through them (*relayed* nodes) serve reads only: writes reach them through their relay.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class _Leg:
     uuid: RepoUUID
     upload: Upload
     failed: BaseException | None = None
+    relay: bool = False  # another gateway: its own UUID (the cluster's) is not a holder
 
 
 @dataclass(slots=True)
@@ -106,7 +111,8 @@ class ClusterUpload:
                 log.warning("node %s did not store %s: %s", leg.uuid, self.key, exc)
                 leg.failed = exc
                 return
-            stored.append(leg.uuid)
+            if not leg.relay:
+                stored.append(leg.uuid)
             stored.extend(others)
 
         async with asyncio.TaskGroup() as group:
@@ -134,6 +140,8 @@ class ClusterStorage:
         locations: Locations,
         wants: Wants | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        relays: Mapping[RepoUUID, Storage] | None = None,
+        relayed: Mapping[RepoUUID, RepoUUID] | None = None,
     ) -> None:
         """A cluster with these nodes.
 
@@ -144,9 +152,15 @@ class ClusterStorage:
             locations: the UUIDs the gateway's location log says have a key.
             wants: whether a node's preferred content wants a key (None: all do).
             monotonic: the gateway's clock, for timestamps.
+            relays: other gateways of the cluster, by their UUID, each serving the
+                cluster UUID.
+            relayed: the nodes in ``nodes`` reached through a relay (read only), each
+                with the UUID of the gateway it is reached through.
         """
         self._uuid = uuid
         self._nodes = dict(nodes)
+        self._relays = dict(relays or {})
+        self._relayed = dict(relayed or {})
         self._costs = costs
         self._locations = locations
         self._wants = wants
@@ -195,14 +209,34 @@ class ClusterStorage:
             f"no node of cluster {self._uuid} can send {key}", key=str(key)
         ) from last
 
-    async def _targets(self, key: Key, associated_file: str | None) -> list[RepoUUID]:
+    async def _targets(
+        self, key: Key, associated_file: str | None
+    ) -> list[tuple[RepoUUID, Storage, bool]]:
+        """(UUID, storage, is a relay) of every leg of an upload of ``key``.
+
+        A relay is one more node (clusters.md 7): it lacks the key when none of the
+        nodes reached through it has it, and its preferred content is the cluster's.
+        """
         present = set(await self._locations(key))
-        lacking = [u for u in self._nodes if u not in present]
+        legs = [(u, self._nodes[u], False) for u in self._nodes if u not in self._relayed]
+        legs += [(g, self._relays[g], True) for g in sorted(self._relays)]
+
+        def lacks(leg: tuple[RepoUUID, Storage, bool]) -> bool:
+            uuid, _, relay = leg
+            if not relay:
+                return uuid not in present
+            return not any(via == uuid and n in present for n, via in self._relayed.items())
+
+        lacking = [leg for leg in legs if lacks(leg)]
         if not lacking:
-            return list(self._nodes)
+            return legs  # every node has it: each answers ALREADY-HAVE
         if self._wants is None:
             return lacking
-        wanting = [u for u in lacking if await self._wants(u, key, associated_file)]
+        wanting = [
+            leg
+            for leg in lacking
+            if await self._wants(self._uuid if leg[2] else leg[0], key, associated_file)
+        ]
         return wanting or lacking
 
     @asynccontextmanager
@@ -215,22 +249,20 @@ class ClusterStorage:
             legs: list[_Leg] = []
             already: list[RepoUUID] = []
 
-            async def open_leg(uuid: RepoUUID) -> None:
+            async def open_leg(uuid: RepoUUID, node: Storage, relay: bool) -> None:
                 try:
-                    upload = await stack.enter_async_context(
-                        self._nodes[uuid].upload(key, associated_file)
-                    )
+                    upload = await stack.enter_async_context(node.upload(key, associated_file))
                 except StorageError as exc:
                     log.warning("node %s cannot take %s: %s", uuid, key, exc)
                     return
                 node_already = upload.already_have
                 if node_already is not None:
-                    already.extend((uuid, *node_already))
+                    already.extend(node_already if relay else (uuid, *node_already))
                 else:
-                    legs.append(_Leg(uuid, upload))
+                    legs.append(_Leg(uuid, upload, relay=relay))
 
-            for uuid in targets:  # entered one by one: the exit stack is not task-safe
-                await open_leg(uuid)
+            for uuid, node, relay in targets:  # one by one: the exit stack is not task-safe
+                await open_leg(uuid, node, relay)
             if not legs and not already:
                 raise StorageError(f"no node of cluster {self._uuid} can take {key}")
             upload = ClusterUpload(key=key, legs=legs)
@@ -250,8 +282,7 @@ class ClusterStorage:
         failures: list[str] = []
         gateway_now = int(self._monotonic())
 
-        async def remove_one(uuid: RepoUUID) -> None:
-            node = self._nodes[uuid]
+        async def remove_one(uuid: RepoUUID, node: Storage, relay: bool) -> None:
             try:
                 node_before = None
                 if before is not None:
@@ -264,12 +295,16 @@ class ClusterStorage:
             except StorageError as exc:
                 failures.append(f"{uuid}: {exc}")
                 return
-            removed.append(uuid)
+            if not relay:
+                removed.append(uuid)
             removed.extend(others)
 
         async with asyncio.TaskGroup() as group:
-            for uuid in self._nodes:
-                group.create_task(remove_one(uuid))
+            for uuid, node in self._nodes.items():
+                if uuid not in self._relayed:  # their relay removes from them
+                    group.create_task(remove_one(uuid, node, False))
+            for uuid, node in self._relays.items():
+                group.create_task(remove_one(uuid, node, True))
         result = tuple(sorted(set(removed)))
         if failures:
             raise PartialRemoval(

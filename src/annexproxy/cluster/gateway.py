@@ -2,7 +2,8 @@
 
 `GatewayTargets.target` answers the routing question of wire.md 4.2: the repository's own
 UUID gives its object store; a proxied node's UUID gives that node (its changes logged at
-the gateway too); a cluster UUID gives a `ClusterStorage` over the reachable nodes. What
+the gateway too); a cluster UUID gives a `ClusterStorage` over the reachable nodes and the
+other gateways of the cluster that the client's BYPASS list does not exclude. What
 is proxied is read from the git config and the branch (`build_topology`) and read again
 when an unknown UUID is asked for, so `updateproxy`, `updatecluster` and pushed branch
 changes take effect without a restart. Nodes are opened on first use and stay open.
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from annexproxy.cluster.clusterstore import ClusterStorage, Wants
 from annexproxy.cluster.nodes import GatewayLogged, open_node
-from annexproxy.cluster.topology import Topology, build_topology
+from annexproxy.cluster.topology import NodeAddress, Topology, build_topology
 from annexproxy.errors import AnnexProxyError
 from annexproxy.keys import Key
 from annexproxy.server.repository import LocalRepository
@@ -52,6 +53,7 @@ class GatewayTargets:
         self._topology: Topology | None = None
         self._loaded_at = float("-inf")
         self._nodes: dict[RepoUUID, Storage] = {}
+        self._relays: dict[tuple[RepoUUID, RepoUUID, tuple[RepoUUID, ...]], Storage] = {}
         self._lock = asyncio.Lock()
         self._preferred: PreferredWants | None = None
         self._preferred_at = float("-inf")
@@ -77,8 +79,11 @@ class GatewayTargets:
             self._loaded_at = now
         return self._topology
 
-    async def target(self, uuid: str) -> Storage | None:
+    async def target(self, uuid: str, bypass: Sequence[str] = ()) -> Storage | None:
         """The storage serving ``uuid``, or None if this gateway does not serve it.
+
+        ``bypass`` is the client's BYPASS list: other gateways of a cluster listed there
+        are not routed through (wire.md 4.7).
 
         Raises:
             RepositoryError: the gateway's config or branch cannot be read.
@@ -91,7 +96,7 @@ class GatewayTargets:
         if uuid in topology.nodes:
             return await self._node(RepoUUID(uuid), topology)
         if uuid in topology.clusters:
-            return await self._cluster(RepoUUID(uuid), topology)
+            return await self._cluster(RepoUUID(uuid), topology, tuple(map(RepoUUID, bypass)))
         return None
 
     async def _node(self, uuid: RepoUUID, topology: Topology) -> Storage | None:
@@ -107,19 +112,48 @@ class GatewayTargets:
                 self._nodes[uuid] = GatewayLogged(inner, self._record)
             return self._nodes[uuid]
 
-    async def _cluster(self, uuid: RepoUUID, topology: Topology) -> Storage:
+    async def _cluster(
+        self, uuid: RepoUUID, topology: Topology, bypass: tuple[RepoUUID, ...]
+    ) -> Storage:
         nodes: dict[RepoUUID, Storage] = {}
         for node in sorted(topology.clusters[uuid]):
             storage = await self._node(node, topology)
             if storage is not None:
                 nodes[node] = storage
+        relays: dict[RepoUUID, Storage] = {}
+        # Ours first, then the client's: what the other gateway passes on (wire.md 4.7).
+        onward = tuple(dict.fromkeys((self.own, *bypass)))
+        for address in topology.relays.get(uuid, ()):
+            if address.via is None or address.via in bypass:
+                continue
+            relay = await self._relay(address, onward)
+            if relay is not None:
+                relays[address.via] = relay
         return ClusterStorage(
             uuid,
             nodes,
             costs={u: topology.nodes[u].cost for u in nodes},
             locations=self._locations,
             wants=self._wants or self._preferred_wants,
+            relays=relays,
+            relayed={u: via for u in nodes if (via := topology.nodes[u].via) is not None},
         )
+
+    async def _relay(self, address: NodeAddress, bypass: tuple[RepoUUID, ...]) -> Storage | None:
+        """The cluster as another gateway serves it, told to bypass ``bypass``."""
+        assert address.via is not None
+        slot = (address.uuid, address.via, bypass)
+        async with self._lock:
+            if slot not in self._relays:
+                try:
+                    inner = await open_node(
+                        address, self.own, self._stack, base=self._local.path, bypass=bypass
+                    )
+                except AnnexProxyError as exc:
+                    log.warning("cannot reach gateway %s: %s", address.name, exc)
+                    return None
+                self._relays[slot] = GatewayLogged(inner, self._record)
+            return self._relays[slot]
 
     async def _record(self, key: Key, uuid: str, present: bool) -> None:
         """Log a node's change at the gateway, and tell the placement engine."""

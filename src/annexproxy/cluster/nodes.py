@@ -17,11 +17,12 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from pathlib import Path
 
 from annexproxy.cluster.topology import NodeAddress, is_local_url
+from annexproxy.errors import PartialRemoval
 from annexproxy.keys import Key
 from annexproxy.server.repository import open_repository
 from annexproxy.storage.base import ContentLock, ObjectSource, Others, Storage, Upload
 from annexproxy.storage.p2pnode import P2PNodeStorage, command_opener
-from annexproxy.uuids import RepoUUID
+from annexproxy.uuids import RepoUUID, is_cluster_uuid
 
 Recorder = Callable[[Key, str, bool], Awaitable[None]]
 
@@ -70,11 +71,17 @@ def _local_path(url: str, base: Path) -> Path:
 
 
 async def open_node(
-    address: NodeAddress, gateway: RepoUUID, stack: AsyncExitStack, *, base: Path
+    address: NodeAddress,
+    gateway: RepoUUID,
+    stack: AsyncExitStack,
+    *,
+    base: Path,
+    bypass: tuple[RepoUUID, ...] = (),
 ) -> Storage:
     """Open the node's storage; its resources are closed with ``stack``.
 
     A relative path is taken relative to the gateway repository ``base`` (as git does).
+    ``bypass`` lists the gateways the node must not route through (sent as BYPASS).
 
     Raises:
         ConfigError: the node's annex+http URL is malformed.
@@ -91,10 +98,12 @@ async def open_node(
         # (one annexproxy-shell process each) should not pay when no node needs it.
         from annexproxy.storage.httpnode import HttpNodeStorage
 
-        http = HttpNodeStorage(address.uuid, address.annex_url, client_uuid=gateway)
+        http = HttpNodeStorage(address.uuid, address.annex_url, client_uuid=gateway, bypass=bypass)
         stack.push_async_callback(http.aclose)
         return http
-    opener = command_opener(ssh_command(address, gateway), expected_uuid=address.uuid)
+    opener = command_opener(
+        ssh_command(address, gateway), expected_uuid=address.uuid, bypass=bypass
+    )
     return P2PNodeStorage(address.uuid, opener)
 
 
@@ -147,7 +156,8 @@ class GatewayLogged:
 
         async def stored(others: Others) -> None:
             for uuid in (self._inner.uuid, *others):
-                await self._record(key, uuid, True)
+                if not is_cluster_uuid(uuid):  # a relay to another gateway answers for one
+                    await self._record(key, uuid, True)
 
         async with self._inner.upload(key, associated_file) as upload:
             yield _LoggedUpload(upload, stored)
@@ -158,9 +168,16 @@ class GatewayLogged:
 
     async def remove(self, key: Key, *, before: int | None = None) -> Others:
         """Remove from the node; log it gone at the gateway."""
-        others = await self._inner.remove(key, before=before)
+        try:
+            others = await self._inner.remove(key, before=before)
+        except PartialRemoval as exc:  # a cluster (relay) removed it from some nodes
+            for uuid in exc.others:
+                if not is_cluster_uuid(uuid):
+                    await self._record(key, uuid, False)
+            raise
         for uuid in (self._inner.uuid, *others):
-            await self._record(key, uuid, False)
+            if not is_cluster_uuid(uuid):
+                await self._record(key, uuid, False)
         return others
 
     async def timestamp(self) -> int:

@@ -140,7 +140,7 @@ class HttpApi:
             authorization = request.headers.get("Authorization")
             if authorization is not None:
                 parse_authorization(authorization)  # a malformed header is 400, before 404
-            served = await self.repositories.get(parsed.server_uuid)
+            served = await self.repositories.get(parsed.server_uuid, parsed.bypass)
             if served is None:
                 raise HttpError(404)
             self.policy.decide(parsed.endpoint, authorization, tls=request.secure)

@@ -81,6 +81,7 @@ class P2PSession:
         *,
         options: SessionOptions | None = None,
         report: Callable[[str], None] = lambda _msg: None,
+        retarget: Callable[[tuple[RepoUUID, ...]], Awaitable[Storage | None]] | None = None,
     ) -> None:
         """Bind a storage to a stream.
 
@@ -89,11 +90,14 @@ class P2PSession:
             stream: the client connection.
             options: access mode and transport extras.
             report: where diagnostics go (stderr for annexproxy-shell).
+            retarget: for a cluster, the storage to serve once the client sends BYPASS
+                (the cluster without the gateways it lists); None ignores BYPASS.
         """
         self._storage = storage
         self._driver = P2PDriver(P2PConnection(Role.SERVER), stream)
         self._options = options or SessionOptions()
         self._report = report
+        self._retarget = retarget
         self._lock: ContentLock | None = None
         self._versioned = False
         self._after_version = False
@@ -164,8 +168,11 @@ class P2PSession:
                     await self._protocol_error()
                 self._versioned = self._after_version = True
                 await self._driver.send(m.Version(version=versions.negotiate(requested)))
-            case m.Bypass():
-                pass
+            case m.Bypass(uuids=uuids):
+                if self._retarget is not None and self._options.proxied == "cluster":
+                    storage = await self._retarget(tuple(uuids))
+                    if storage is not None:
+                        self._storage = storage
             case m.CheckPresent(key=key):
                 await self._checkpresent(key)
             case m.LockContent(key=key):

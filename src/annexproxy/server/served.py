@@ -93,11 +93,12 @@ class ServedRepositories:
         """Every repository served so far."""
         return list(self._by_uuid.values())
 
-    async def get(self, uuid: str) -> ServedRepository | None:
+    async def get(self, uuid: str, bypass: Sequence[str] = ()) -> ServedRepository | None:
         """The repository, proxied node or cluster with ``uuid``.
 
         Unknown UUIDs make the directories be scanned again (at most once per interval)
-        and each gateway's proxy configuration be read again.
+        and each gateway's proxy configuration be read again. ``bypass`` lists gateways
+        a cluster must not route through (the request's ``bypass`` parameters).
         """
         found = self._by_uuid.get(uuid)
         if found is None and self._directories:
@@ -106,7 +107,7 @@ class ServedRepositories:
         if found is not None:
             return found
         for path, targets in self._targets.items():
-            storage = await targets.target(uuid)
+            storage = await targets.target(uuid, bypass)
             if storage is not None:
                 return ServedRepository(path=path, storage=storage)
         return None

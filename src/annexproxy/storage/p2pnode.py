@@ -35,9 +35,16 @@ PresenceLog = Callable[[Key, bool], Awaitable[None]]
 
 
 def command_opener(
-    argv: Sequence[str], *, expected_uuid: str | None = None, env: Mapping[str, str] | None = None
+    argv: Sequence[str],
+    *,
+    expected_uuid: str | None = None,
+    env: Mapping[str, str] | None = None,
+    bypass: tuple[RepoUUID, ...] = (),
 ) -> Opener:
     """Open connections by running ``argv`` (e.g. ``git-annex-shell p2pstdio DIR UUID``).
+
+    ``bypass`` is sent as ``BYPASS`` after the version (v2+): gateways not to route
+    through (wire.md 4.7).
 
     Raises:
         NodeUnavailable: (when called) the program cannot be run or does not greet us.
@@ -47,7 +54,7 @@ def command_opener(
         stream = await ProcessStream.start(argv, env=env)
         try:
             return await P2PClient.connect(
-                stream, expected_uuid=expected_uuid, closer=stream.aclose
+                stream, expected_uuid=expected_uuid, bypass=bypass, closer=stream.aclose
             )
         except BaseException:
             await stream.kill()
