@@ -32,10 +32,20 @@ from annexproxy.errors import (
     VerificationFailed,
 )
 from annexproxy.keys import Key
-from annexproxy.storage.base import ContentLock, ObjectSource, Others, Storage, Upload
+from annexproxy.storage.base import (
+    ContentLock,
+    ObjectSource,
+    Others,
+    SharedVerification,
+    Storage,
+    Upload,
+)
+from annexproxy.storage.hashing import Verifier, verifier_for
 from annexproxy.uuids import RepoUUID
 
 log = logging.getLogger("annexproxy.cluster")
+
+_THREAD_HASH = 1 << 16  # hash pieces at least this big in a worker thread
 
 Locations = Callable[[Key], Awaitable[Sequence[str]]]
 Wants = Callable[[RepoUUID, Key, "str | None"], Awaitable[bool]]
@@ -60,6 +70,23 @@ class ClusterUpload:
     already: Others | None = None
     _offset: int = 0
     _received: int = field(default=0)
+    verifier: Verifier | None = None
+    """Set when nodes left hashing to the fan-out: the content is hashed once, here."""
+    shared: list[SharedVerification] = field(default_factory=list)
+
+    def hash_once(self) -> None:
+        """Hash here, once, for every node that can leave hashing to us (from offset 0)."""
+        if self._offset != 0 or self._received:
+            return
+        verifier = verifier_for(self.key)
+        if verifier is None:
+            return
+        for leg in self.legs:
+            upload = leg.upload
+            if isinstance(upload, SharedVerification) and upload.hash_elsewhere():
+                self.shared.append(upload)
+        if self.shared:
+            self.verifier = verifier
 
     @property
     def offset(self) -> int:
@@ -91,6 +118,11 @@ class ClusterUpload:
                 leg.failed = exc
 
         async with asyncio.TaskGroup() as group:
+            if self.verifier is not None:
+                if len(data) >= _THREAD_HASH:  # hashlib lets go of the GIL: in parallel
+                    group.create_task(asyncio.to_thread(self.verifier.update, data))
+                else:
+                    self.verifier.update(data)
             for leg in self._live():
                 group.create_task(feed(leg))
         if not self._live():
@@ -103,6 +135,17 @@ class ClusterUpload:
             VerificationFailed: no node stored it.
         """
         stored: list[RepoUUID] = []
+        if self.verifier is not None:
+            matched = self.verifier.matches()
+            for upload in self.shared:
+                upload.confirm_hash(matched)
+            if not matched:
+                raise VerificationFailed(
+                    f"{self.key}: the content's hash is {self.verifier.hexdigest()}; send it again",
+                    key=str(self.key),
+                    expected=self.verifier.expected,
+                    got=self.verifier.hexdigest(),
+                )
 
         async def finish(leg: _Leg) -> None:
             try:
@@ -270,6 +313,7 @@ class ClusterStorage:
                 upload.already = tuple(sorted(set(already)))
             else:
                 upload._offset = min(leg.upload.offset for leg in legs)
+                upload.hash_once()
             yield upload
 
     async def lock_content(self, key: Key) -> ContentLock:

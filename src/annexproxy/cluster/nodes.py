@@ -20,7 +20,14 @@ from annexproxy.cluster.topology import NodeAddress, is_local_url
 from annexproxy.errors import PartialRemoval
 from annexproxy.keys import Key
 from annexproxy.server.repository import open_repository
-from annexproxy.storage.base import ContentLock, ObjectSource, Others, Storage, Upload
+from annexproxy.storage.base import (
+    ContentLock,
+    ObjectSource,
+    Others,
+    SharedVerification,
+    Storage,
+    Upload,
+)
 from annexproxy.storage.p2pnode import P2PNodeStorage, command_opener
 from annexproxy.uuids import RepoUUID, is_cluster_uuid
 
@@ -122,6 +129,14 @@ class _LoggedUpload:
 
     async def write(self, data: bytes) -> None:
         await self._inner.write(data)
+
+    def hash_elsewhere(self) -> bool:
+        inner = self._inner
+        return isinstance(inner, SharedVerification) and inner.hash_elsewhere()
+
+    def confirm_hash(self, matched: bool) -> None:
+        if isinstance(self._inner, SharedVerification):
+            self._inner.confirm_hash(matched)
 
     async def commit(self, *, sender_valid: bool) -> Others:
         others = await self._inner.commit(sender_valid=sender_valid)

@@ -61,6 +61,8 @@ class AnnexUpload:
         self._verifier = verifier
         self._tmp = storage.layout.tmp_path(key)
         self._done = False
+        self._hash_elsewhere = False
+        self._hash_confirmed = False
         self._already_have: Others | None = () if storage.find_object(key) is not None else None
 
     @classmethod
@@ -106,6 +108,22 @@ class AnnexUpload:
         removal of the key runs meanwhile.
         """
         return self._already_have
+
+    def hash_elsewhere(self) -> bool:
+        """Leave hashing to the caller (`SharedVerification`); only before any bytes."""
+        if self._verifier is None or self._written != 0 or self._done:
+            return False
+        self._hash_elsewhere = True
+        self._verifier = None
+        return True
+
+    def confirm_hash(self, matched: bool) -> None:
+        """The caller's verdict on the content's hash; a mismatch discards the partial."""
+        if not self._hash_elsewhere:
+            return
+        self._hash_confirmed = matched
+        if not matched and not self._done:
+            self._discard()
 
     def _write_sync(self, fd: int, data: bytes) -> None:
         view = memoryview(data)
@@ -155,7 +173,10 @@ class AnnexUpload:
         key = self._key
         if key.size is not None and self._written != key.size:
             self._fail(f"{key.size} bytes", f"{self._written} bytes")
-        if self._verifier is None:
+        if self._hash_elsewhere:
+            if not self._hash_confirmed:
+                self._fail("a hash confirmed by the sender's gateway", "no confirmation")
+        elif self._verifier is None:
             if not sender_valid:
                 self._fail("VALID", "INVALID")
         elif not self._verifier.matches():

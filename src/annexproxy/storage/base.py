@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from annexproxy.keys import Key
 from annexproxy.uuids import RepoUUID
@@ -97,6 +97,24 @@ class Upload(Protocol):
             VerificationFailed: size or hash mismatch; the partial content is discarded.
             StorageError: it could not be made durable.
         """
+        ...
+
+
+@runtime_checkable
+class SharedVerification(Protocol):
+    """An `Upload` that can leave hashing to its caller (a fan-out hashes once for all).
+
+    After `hash_elsewhere` returned True the upload no longer hashes what it is given;
+    its `commit` then stores the content only once `confirm_hash` said it matched (size
+    is still checked), and `confirm_hash(False)` discards the partial content.
+    """
+
+    def hash_elsewhere(self) -> bool:
+        """Stop hashing here if possible (nothing held yet); True when it did."""
+        ...
+
+    def confirm_hash(self, matched: bool) -> None:
+        """The caller's verdict on the whole content's hash."""
         ...
 
 
