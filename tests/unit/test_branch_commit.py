@@ -116,3 +116,14 @@ def test_journal_listing_is_trusted_only_when_settled(plumbing: GitPlumbing) -> 
     (journal_dir / "trust.log").unlink()
     os.utime(journal_dir, (old + 9, old + 9))
     assert journal.read_journal_only("trust.log") is None
+
+
+def test_commit_message_follows_annex_commitmessage(plumbing: GitPlumbing) -> None:
+    plumbing.set_config("annex.commitmessage", "gateway sync")
+    journal = Journal(plumbing.annexdir, plumbing)
+    (plumbing.annexdir / "journal").mkdir()
+    (plumbing.annexdir / "journal" / "uuid.log").write_bytes(b"1s " + U.encode() + b" gw\n")
+    result = commit_journal(plumbing, journal)
+    assert result.commit is not None
+    repo = pygit2.Repository(str(plumbing.gitdir))
+    assert repo[pygit2.Oid(hex=result.commit)].peel(pygit2.Commit).message.strip() == "gateway sync"

@@ -34,8 +34,6 @@ from annexproxy.branch.paths import branch_path
 from annexproxy.branch.view import union_lines, unmerged_siblings
 from annexproxy.errors import RepositoryError
 
-COMMIT_MESSAGE = "update"
-
 #: How often a commit is rebuilt when a push moves the branch under us.
 MAX_ATTEMPTS = 20
 
@@ -64,14 +62,15 @@ def merge_message(ref_names: list[str]) -> str:
 
 
 def commit_journal(
-    plumbing: GitPlumbing, journal: Journal, message: str = COMMIT_MESSAGE
+    plumbing: GitPlumbing, journal: Journal, message: str | None = None
 ) -> CommitResult:
     """Commit every journal file to ``refs/heads/git-annex`` (branch.md 13 A, example 09 F).
 
     Args:
         plumbing: the open repository.
         journal: its journal.
-        message: the commit message (git-annex's default ``update``).
+        message: the commit message; by default ``annex.commitmessage``, else
+            git-annex's ``update``.
 
     Returns:
         The new tip and the committed paths; ``commit`` None when the journal was empty
@@ -82,7 +81,7 @@ def commit_journal(
             branch kept moving, or git failed.
     """
     with journal.locked():
-        return _commit_locked(plumbing, journal, message)
+        return _commit_locked(plumbing, journal, message or journal.settings.commit_message)
 
 
 def _commit_locked(plumbing: GitPlumbing, journal: Journal, message: str) -> CommitResult:
@@ -130,7 +129,7 @@ def merge_siblings(plumbing: GitPlumbing, journal: Journal) -> CommitResult:
             old = _require_tip(plumbing)
             refs = unmerged_siblings(plumbing, old)
             if not refs:
-                return _commit_locked(plumbing, journal, COMMIT_MESSAGE)
+                return _commit_locked(plumbing, journal, journal.settings.commit_message)
             result = _merge_once(plumbing, journal, old, refs)
             if result is not None:
                 return result

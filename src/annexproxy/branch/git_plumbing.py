@@ -75,6 +75,7 @@ class RepoSettings:
     pidlock: bool  # annex.pidlock: git-annex then uses a pid lock, not fcntl locks
     branchhash1: bool  # annex.tune.branchhash1: one hash directory level in the branch
     private_uuids: frozenset[str]  # annex.private / remote.<name>.annex-private
+    commit_message: str = "update"  # annex.commitmessage: subject of branch commits
 
 
 def _git_bool(value: str | None) -> bool:
@@ -450,6 +451,7 @@ class GitPlumbing:
             pidlock=_git_bool(values.get("annex.pidlock")),
             branchhash1=_git_bool(values.get("annex.tune.branchhash1")),
             private_uuids=frozenset(private),
+            commit_message=values.get("annex.commitmessage") or "update",
         )
 
     @contextmanager

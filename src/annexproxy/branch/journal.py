@@ -47,6 +47,7 @@ from annexproxy.keys import Key
 from annexproxy.uuids import is_cluster_uuid, parse_uuid
 
 JOURNAL_DIR = "journal"
+PRIVATE_JOURNAL_DIR = "journal-private"
 JOURNAL_LOCK = "journal.lck"
 OTHERTMP_DIR = "othertmp"
 OTHERTMP_LOCK = "othertmp.lck"
@@ -135,8 +136,8 @@ class Journal:
         self._clock = clock
         self._settings: RepoSettings = plumbing.read_settings()
         self._journal_prefix = os.path.join(self.annexdir, JOURNAL_DIR, "")
-        self._listing: frozenset[str] | None = None
-        self._listing_mtime = 0
+        self._private_prefix = os.path.join(self.annexdir, PRIVATE_JOURNAL_DIR, "")
+        self._listings: dict[str, tuple[int, frozenset[str]]] = {}
 
     @property
     def journal_dir(self) -> Path:
@@ -179,23 +180,36 @@ class Journal:
             LogFormatError: ``path`` is not a possible branch path.
             RepositoryError: the journal file cannot be read.
         """
-        name = journal_name(path)
-        listing = self._stable_listing()
+        return self._read_journal_file(self._journal_prefix, journal_name(path))
+
+    def read_private(self, path: str) -> bytes | None:
+        """The private journal's file for a branch path (``journal-private/``), or None.
+
+        git-annex keeps what concerns private repositories (``annex.private``, remotes
+        with ``annex-private``) there, never on the branch; a reader appends it to
+        what the branch or journal holds.
+
+        Raises:
+            LogFormatError: ``path`` is not a possible branch path.
+            RepositoryError: the file cannot be read.
+        """
+        return self._read_journal_file(self._private_prefix, journal_name(path))
+
+    def _read_journal_file(self, prefix: str, name: str) -> bytes | None:
+        listing = self._stable_listing(prefix)
         if listing is not None and name not in listing:
             return None
         try:
             # plain strings, not Path objects: this runs once per key looked up
-            with open(self._journal_prefix + name, "rb") as handle:
+            with open(prefix + name, "rb") as handle:
                 return discard_incomplete_append(handle.read())
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise RepositoryError(
-                f"cannot read journal file {name} in {self.journal_dir}: {exc}"
-            ) from exc
+            raise RepositoryError(f"cannot read journal file {name} in {prefix}: {exc}") from exc
 
-    def _stable_listing(self) -> frozenset[str] | None:
-        """The journal's file names, when a listing can be trusted; else None.
+    def _stable_listing(self, prefix: str) -> frozenset[str] | None:
+        """The file names in a journal directory, when a listing can be trusted; else None.
 
         A listing is reused while the directory's mtime is unchanged (every journal
         file is created by a rename into it). Within `_RACY_SECONDS` of the last
@@ -203,21 +217,23 @@ class Journal:
         tells the caller to look for the file itself, as git does with a racy index.
         """
         try:
-            mtime = os.stat(self._journal_prefix).st_mtime_ns
+            mtime = os.stat(prefix).st_mtime_ns
         except FileNotFoundError:
             return frozenset()
         except OSError:
             return None
         if time.time_ns() - mtime < _RACY_SECONDS * 1_000_000_000:
-            self._listing = None
+            self._listings.pop(prefix, None)
             return None
-        if self._listing is None or mtime != self._listing_mtime:
-            try:
-                self._listing = frozenset(os.listdir(self._journal_prefix))
-            except OSError:
-                return None
-            self._listing_mtime = mtime
-        return self._listing
+        cached = self._listings.get(prefix)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        try:
+            listing = frozenset(os.listdir(prefix))
+        except OSError:
+            return None
+        self._listings[prefix] = (mtime, listing)
+        return listing
 
     def modify(self, path: str, change: Callable[[bytes], bytes | None]) -> bool:
         """Change one branch file through the journal, under the journal lock.

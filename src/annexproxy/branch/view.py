@@ -82,10 +82,19 @@ class BranchView:
     def read(self, path: str) -> bytes | None:
         """A branch file as a reader should see it; None when nobody has it.
 
+        What the private journal holds for the file is appended, as git-annex does.
+
         Raises:
             LogFormatError: ``path`` is not a branch path.
             RepositoryError: git or the journal cannot be read.
         """
+        shared = self._read_shared(path)
+        private = self._journal.read_private(path)
+        if private is None:
+            return shared
+        return private if shared is None else shared + private
+
+    def _read_shared(self, path: str) -> bytes | None:
         local = self._journal.read_journal_only(path)
         if not self.unmerged:  # the common case: one tree lookup at most
             if local is not None or self.tip is None:
