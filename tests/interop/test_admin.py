@@ -93,10 +93,15 @@ def test_cluster_setup_seen_by_a_client(
     assert list((gw.annexdir / "journal").iterdir()) == []
     assert_fsck_clean(gw)
 
-    assert ok(gw, "maxsize", "node1", "100M") == ""
-    assert ok(gw, "maxsize", "node1") == "100 MB\n"
-    shown = gw.annex("maxsize").stdout
-    assert any("100 MB" in line and node1.uuid in line for line in shown.splitlines())
+    assert ok(gw, "maxsize", "node1", "100M") == "maxsize node1 ok\n"
+    assert ok(gw, "maxsize", "node1") == gw.annex("maxsize", "node1").stdout == "100.0 MB\n"
+    assert ok(gw, "maxsize", "node2", "1GiB") == "maxsize node2 ok\n"
+    assert ok(gw, "maxsize", "node2") == gw.annex("maxsize", "node2").stdout
+    # The overview, as git-annex prints it (same rows, order, columns), in bytes too.
+    assert ok(gw, "maxsize") == gw.annex("maxsize").stdout
+    assert ok(gw, "maxsize", "--bytes") == gw.annex("maxsize", "--bytes").stdout
+    gw.annex("maxsize", "here", "999")
+    assert ok(gw, "maxsize") == gw.annex("maxsize").stdout
 
     client = make_ssh_client(gw, tmp_path / "CLIENT", "client", shell="git-annex-shell")
     info = client.annex("info", "origin").stdout

@@ -47,6 +47,8 @@ def _extendcluster(args: argparse.Namespace) -> int:
 
 def _maxsize(args: argparse.Namespace) -> int:
     with Gateway.open(Path.cwd()) as gateway:
+        if args.repository is None:
+            return _print_result(gateway.maxsize_overview(in_bytes=args.bytes))
         return _print_result(gateway.maxsize(args.repository, args.size))
 
 
@@ -104,8 +106,9 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     cmd.add_argument("name")
     cmd.set_defaults(run=_extendcluster)
     cmd = sub.add_parser("maxsize", help="show or set a repository's maximum size")
-    cmd.add_argument("repository")
+    cmd.add_argument("repository", nargs="?", help="without it: every repository's sizes")
     cmd.add_argument("size", nargs="?")
+    cmd.add_argument("--bytes", action="store_true", help="display sizes in bytes")
     cmd.set_defaults(run=_maxsize)
     cmd = sub.add_parser("info", help="repositories, clusters and proxies of this gateway")
     cmd.add_argument("--json", action="store_true", help="print one JSON object")

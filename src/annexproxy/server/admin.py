@@ -91,6 +91,25 @@ def format_size(size: int) -> str:
     return f"{size} B"
 
 
+def _storage_unit(size: int) -> tuple[str, int]:
+    for abbrev, _name, multiplier in reversed(_UNITS[: len(_STORAGE)]):
+        if size >= multiplier:
+            return abbrev, multiplier
+    return "B", 1
+
+
+def precise_size(size: int) -> str:
+    """git-annex's ``preciseSize``: ``100.0 MB``, ``1.073741824 GB``, ``999.0 B``."""
+    abbrev, multiplier = _storage_unit(size)
+    return f"{size / multiplier!r} {abbrev}"
+
+
+def whole_size(size: int) -> str:
+    """git-annex's ``roughSize' 0`` (the maxsize table): ``10 MB``, ``6 B``."""
+    abbrev, multiplier = _storage_unit(size)
+    return f"{_round_half_even(Fraction(size, multiplier))} {abbrev}"
+
+
 # --- the gateway's git config -------------------------------------------------------------
 
 
@@ -106,6 +125,22 @@ class Remote:
     private: bool = False
     reaches_proxies: bool = False  # ssh or annex+http: its proxy.log line yields remotes
     proxied_by: str | None = None  # the proxying remote's UUID, for proxied remotes
+
+
+def _add_name(description: str, name: str) -> str:
+    """git-annex's ``addName``: a remote name after the description, once."""
+    if description == name:
+        return f"[{name}]"
+    if not description:
+        return f"[{name}]"
+    return f"{description} [{name}]"
+
+
+def _percent(size: int, limit: int) -> int:
+    """git-annex's ``showPercentage 0``: the percentage rounded half to even."""
+    if limit == 0:
+        return 0
+    return _round_half_even(Fraction(100 * size, limit))
 
 
 def _words(value: str | None) -> frozenset[str]:
@@ -460,12 +495,65 @@ class Gateway:
         target = self.find_repository(repository, config)
         if size is None:
             current = config.maxsize.get(target)
-            return AdminResult(messages=("" if current is None else format_size(current),))
+            return AdminResult(messages=("" if current is None else precise_size(current),))
         value = parse_size(size)
         branch_commit.merge_siblings(self.plumbing, self.journal)
         now = vector_clock()
         self._write(maxsize.PATH, lambda content: maxsize.set_maxsize(content, target, value, now))
-        return AdminResult(commit=self._commit())
+        return AdminResult(messages=(f"maxsize {repository} ok",), commit=self._commit())
+
+    def maxsize_overview(self, *, in_bytes: bool = False) -> AdminResult:
+        """``git annex maxsize`` without arguments: sizes, maximum sizes and fill.
+
+        Rows as git-annex orders them: by maximum size, then size, largest first (equal
+        rows by UUID, descending); dead repositories left out.
+
+        Raises:
+            RepositoryError: the branch cannot be read.
+        """
+        view = self.view()
+        config = view.config()
+        sizes = self.repository_sizes(view)
+        for uuid in (*config.descriptions, *config.maxsize):  # known, even if empty
+            sizes.setdefault(uuid, 0)
+        rows = []
+        for uuid, size in sizes.items():
+            if config.trust_of(uuid).value == "dead":
+                continue
+            rows.append((uuid, size, config.maxsize.get(uuid)))
+        rows.sort(key=lambda r: r[0], reverse=True)
+        rows.sort(key=lambda r: (r[2] is not None, r[2] or 0, r[1]), reverse=True)
+
+        def shown(value: int | None) -> str:
+            if value is None:
+                return ""
+            return str(value) if in_bytes else whole_size(value)
+
+        lines = [f"{'size':>7} {'maxsize':>7} {'%full':>6}  repository"]
+        names = self._names(config)
+        for uuid, size, limit in rows:
+            full = ""
+            if limit is not None:
+                full = ">100%" if size > limit else f"{_percent(size, limit)}%"
+            lines.append(f"{shown(size):>7} {shown(limit):>7} {full:>6}  {names.get(uuid, uuid)}")
+        return AdminResult(messages=tuple(lines))
+
+    def _names(self, config: BranchConfig) -> dict[str, str]:
+        """``UUID -- description [remote]`` as git-annex prints repositories."""
+        setup = self.setup()
+        descriptions = dict(config.descriptions)
+        remote_names: dict[str, list[str]] = {}
+        for remote in setup.remotes:
+            if remote.uuid:
+                remote_names.setdefault(remote.uuid, []).append(remote.name)
+        remote_names.setdefault(setup.uuid, []).append("here")
+        shown = {}
+        for uuid in set(descriptions) | set(remote_names):
+            text = descriptions.get(uuid, "")
+            for name in remote_names.get(uuid, []):
+                text = _add_name(text, name)
+            shown[uuid] = f"{uuid} -- {text}" if text else uuid
+        return shown
 
     # info ---------------------------------------------------------------------------------
 
