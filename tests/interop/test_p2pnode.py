@@ -6,6 +6,7 @@ each server, which proves the client side of the protocol against git-annex's se
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from annexproxy.testing.storage_conformance import (
     PresenceLog,
     StorageConformance,
     StorageFactory,
+    content,
+    store,
 )
+from annexproxy.transports.p2p_client import P2PClient
 from annexproxy.uuids import RepoUUID
 
 pytestmark = pytest.mark.interop
@@ -56,3 +60,44 @@ class TestAgainstAnnexproxyShell(StorageConformance):
     @pytest.fixture
     def make_storage(self, tmp_path: Path) -> StorageFactory:
         return _factory(shell_program(), tmp_path)
+
+
+def test_connections_are_reused_and_bounded(tmp_path: Path) -> None:
+    repo = make_annex_repo(tmp_path / "node", "node", bare=True)
+    inner = command_opener(
+        [shell_program(), "p2pstdio", str(repo.path), CLIENT],
+        expected_uuid=repo.uuid,
+        env=annex_env(),
+    )
+    opened = 0
+    live = 0
+    most = 0
+
+    async def opener() -> P2PClient:
+        nonlocal opened
+        opened += 1
+        return await inner()
+
+    async def scenario() -> None:
+        nonlocal live, most
+        node = P2PNodeStorage(RepoUUID(repo.uuid), opener, max_connections=2)
+        data = content(1000)
+        key = await store(node, data)
+        for _ in range(5):
+            assert await node.checkpresent(key)
+        assert opened == 1  # one connection served the upload and every question
+
+        async def read() -> None:
+            nonlocal live, most
+            async with node.retrieve(key) as source:
+                live += 1
+                most = max(most, live)
+                await asyncio.sleep(0)  # let the other readers try to start
+                assert b"".join([c async for c in source.chunks()]) == data
+                live -= 1
+
+        await asyncio.gather(*(read() for _ in range(6)))
+        assert most <= 2
+        await node.aclose()
+
+    asyncio.run(scenario())

@@ -111,7 +111,9 @@ async def open_node(
     opener = command_opener(
         ssh_command(address, gateway), expected_uuid=address.uuid, bypass=bypass
     )
-    return P2PNodeStorage(address.uuid, opener)
+    node = P2PNodeStorage(address.uuid, opener)
+    stack.push_async_callback(node.aclose)
+    return node
 
 
 class _LoggedUpload:

@@ -1,22 +1,29 @@
 """`P2PNodeStorage`: a repository reached through the P2P protocol, as a `Storage`.
 
 The node is whatever serves P2P on a byte stream: ``git-annex-shell p2pstdio`` run
-locally or over ssh, annexproxy-shell, or another gateway. Each operation opens its own
-connection through the injected ``opener`` and closes it afterwards; a held content lock
-keeps its connection until released. (Pooling idle connections is left to the gateway,
-which owns their lifetime.) How git-annex servers report trouble is mapped onto the
+locally or over ssh, annexproxy-shell, or another gateway. Connections are made through
+the injected ``opener``; one that finished its request cleanly is kept idle for the next
+request (no process or ssh start per request), at most ``max_connections`` run at once
+(the per-node parallelism bound), and idle ones are closed after ``idle_timeout``
+seconds or with `P2PNodeStorage.aclose`. A held content lock keeps its own connection
+until released. A pooled connection found dead is replaced once, for requests that can
+be repeated. How git-annex servers report trouble is mapped onto the
 storage errors: a connection that a git-annex server aborts during REMOVE while the key
 is still present means the content is locked (wire.md 2.6.5).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from annexproxy.errors import (
+    ConfigError,
     ContentLocked,
     KeyNotPresent,
     NodeUnavailable,
@@ -31,6 +38,7 @@ from annexproxy.transports.process import ProcessStream
 from annexproxy.uuids import RepoUUID
 
 Opener = Callable[[], Awaitable[P2PClient]]
+T = TypeVar("T")
 PresenceLog = Callable[[Key, bool], Awaitable[None]]
 
 
@@ -179,30 +187,90 @@ class P2PNodeStorage:
     """A `Storage` whose objects live behind a P2P server."""
 
     def __init__(
-        self, uuid: RepoUUID, opener: Opener, *, presence_log: PresenceLog | None = None
+        self,
+        uuid: RepoUUID,
+        opener: Opener,
+        *,
+        presence_log: PresenceLog | None = None,
+        max_connections: int = 8,
+        idle_timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Reach the node with UUID ``uuid`` through connections made by ``opener``."""
+        """Reach the node with UUID ``uuid`` through connections made by ``opener``.
+
+        Raises:
+            ConfigError: ``max_connections`` is below 1.
+        """
+        if max_connections < 1:
+            raise ConfigError("max_connections must be at least 1")
         self._uuid = uuid
         self._opener = opener
         self._presence_log = presence_log
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: list[tuple[float, P2PClient]] = []
+        self._idle_timeout = idle_timeout
+        self._clock = clock
+        self._closed = False
 
     @property
     def uuid(self) -> RepoUUID:
         """The node's repository UUID."""
         return self._uuid
 
+    async def _take(self) -> tuple[P2PClient, bool]:
+        """An idle connection (True) or a new one (False)."""
+        now = self._clock()
+        while self._idle:
+            since, client = self._idle.pop()
+            if now - since < self._idle_timeout and not client.broken:
+                return client, True
+            await client.aclose()
+        return await self._opener(), False
+
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[P2PClient]:
-        client = await self._opener()
+        async with self._slots:
+            client, _ = await self._take()
+            async with self._keeping(client):
+                yield client
+
+    @asynccontextmanager
+    async def _keeping(self, client: P2PClient) -> AsyncIterator[None]:
+        """Return ``client`` to the pool when the body ends cleanly, else close it."""
+        clean = False
         try:
-            yield client
+            yield
+            clean = True
         finally:
+            if clean and not client.broken and not self._closed:
+                self._idle.append((self._clock(), client))
+            else:
+                await client.aclose()
+
+    async def _repeatable(self, request: Callable[[P2PClient], Awaitable[T]]) -> T:
+        """Run a request that can be sent twice; a dead pooled connection is replaced."""
+        async with self._slots:
+            client, pooled = await self._take()
+            try:
+                async with self._keeping(client):
+                    return await request(client)
+            except NodeUnavailable:
+                if not pooled:
+                    raise
+            client = await self._opener()
+            async with self._keeping(client):
+                return await request(client)
+
+    async def aclose(self) -> None:
+        """Close the idle connections; later requests open fresh ones and close them."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for _, client in idle:
             await client.aclose()
 
     async def checkpresent(self, key: Key) -> bool:
         """Ask the node (CHECKPRESENT)."""
-        async with self._connection() as client:
-            return await client.checkpresent(key)
+        return await self._repeatable(lambda client: client.checkpresent(key))
 
     @asynccontextmanager
     async def retrieve(self, key: Key, offset: int = 0) -> AsyncIterator[_NodeSource]:
@@ -261,16 +329,22 @@ class P2PNodeStorage:
 
     async def remove(self, key: Key, *, before: int | None = None) -> Others:
         """REMOVE (or REMOVE-BEFORE) on the node."""
+
+        async def remove_present(client: P2PClient) -> Outcome | None:
+            if not await client.checkpresent(key):
+                return None
+            return await client.remove(key, before=before)
+
         try:
-            async with self._connection() as client:
-                if not await client.checkpresent(key):
-                    return ()
-                outcome = await client.remove(key, before=before)
+            found = await self._repeatable(remove_present)
         except NodeUnavailable as exc:
             # git-annex servers abort the connection when the content is locked.
             if await self.checkpresent(key):
                 raise ContentLocked(f"{self._uuid} refused to remove {key}", key=str(key)) from exc
             raise
+        if found is None:
+            return ()
+        outcome = found
         if not outcome.ok:
             if outcome.others:
                 raise PartialRemoval(
@@ -289,5 +363,4 @@ class P2PNodeStorage:
 
     async def timestamp(self) -> int:
         """The node's clock (GETTIMESTAMP)."""
-        async with self._connection() as client:
-            return await client.gettimestamp()
+        return await self._repeatable(lambda client: client.gettimestamp())
