@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
+from annexproxy.cluster.health import NodeHealth
 from annexproxy.errors import (
     KeyNotPresent,
     PartialRemoval,
@@ -185,6 +186,7 @@ class ClusterStorage:
         monotonic: Callable[[], float] = time.monotonic,
         relays: Mapping[RepoUUID, Storage] | None = None,
         relayed: Mapping[RepoUUID, RepoUUID] | None = None,
+        health: NodeHealth | None = None,
     ) -> None:
         """A cluster with these nodes.
 
@@ -199,11 +201,14 @@ class ClusterStorage:
                 cluster UUID.
             relayed: the nodes in ``nodes`` reached through a relay (read only), each
                 with the UUID of the gateway it is reached through.
+            health: recent node failures, shared between requests (reads try
+                suspect nodes last).
         """
         self._uuid = uuid
         self._nodes = dict(nodes)
         self._relays = dict(relays or {})
         self._relayed = dict(relayed or {})
+        self._health = health or NodeHealth()
         self._costs = costs
         self._locations = locations
         self._wants = wants
@@ -217,15 +222,20 @@ class ClusterStorage:
     async def _holders(self, key: Key) -> list[RepoUUID]:
         present = set(await self._locations(key))
         holders = [u for u in self._nodes if u in present]
-        return sorted(holders, key=lambda u: (self._costs.get(u, 100.0), u))
+        suspect = self._health.suspect
+        return sorted(holders, key=lambda u: (suspect(u), self._costs.get(u, 100.0), u))
 
     async def checkpresent(self, key: Key) -> bool:
         """Ask one node the location log names (none: not present, nothing asked)."""
         for uuid in await self._holders(key):
             try:
-                return await self._nodes[uuid].checkpresent(key)
+                found = await self._nodes[uuid].checkpresent(key)
             except StorageError as exc:
                 log.warning("node %s could not check %s: %s", uuid, key, exc)
+                self._health.failed(uuid)
+            else:
+                self._health.succeeded(uuid)
+                return found
         return False
 
     @asynccontextmanager
@@ -238,8 +248,11 @@ class ClusterStorage:
                 source = await context.__aenter__()
             except StorageError as exc:
                 log.warning("node %s could not send %s: %s", uuid, key, exc)
+                if not isinstance(exc, KeyNotPresent):
+                    self._health.failed(uuid)
                 last = exc
                 continue
+            self._health.succeeded(uuid)
             try:
                 yield source
             except BaseException as exc:

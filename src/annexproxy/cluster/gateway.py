@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from annexproxy.cluster.clusterstore import ClusterStorage, Wants
+from annexproxy.cluster.health import NodeHealth
 from annexproxy.cluster.nodes import GatewayLogged, open_node
 from annexproxy.cluster.topology import NodeAddress, Topology, build_topology
 from annexproxy.errors import AnnexProxyError
@@ -54,6 +55,7 @@ class GatewayTargets:
         self._loaded_at = float("-inf")
         self._nodes: dict[RepoUUID, Storage] = {}
         self._relays: dict[tuple[RepoUUID, RepoUUID, tuple[RepoUUID, ...]], Storage] = {}
+        self._health = NodeHealth()
         self._lock = asyncio.Lock()
         self._preferred: PreferredWants | None = None
         self._preferred_at = float("-inf")
@@ -137,6 +139,7 @@ class GatewayTargets:
             wants=self._wants or self._preferred_wants,
             relays=relays,
             relayed={u: via for u in nodes if (via := topology.nodes[u].via) is not None},
+            health=self._health,
         )
 
     async def _relay(self, address: NodeAddress, bypass: tuple[RepoUUID, ...]) -> Storage | None:
