@@ -1,4 +1,4 @@
-"""Reads through a cluster try healthy nodes first; a failed node is retried later."""
+"""A cluster goes on without a bad node: healthy nodes read first, stalled legs dropped."""
 
 from __future__ import annotations
 
@@ -64,3 +64,44 @@ def test_a_failed_node_is_tried_last_until_the_window_passes() -> None:
     now[0] = 31.0
     assert asyncio.run(read()) == data  # the window passed: A, the cheaper, again
     assert (a.attempts, b.attempts) == (2, 2)
+
+
+class _Stuck:
+    """An upload whose writes never finish (a node that stopped reading)."""
+
+    offset = 0
+    already_have = None
+
+    async def write(self, data: bytes) -> None:
+        await asyncio.Event().wait()
+
+    async def commit(self, *, sender_valid: bool) -> tuple[RepoUUID, ...]:
+        raise AssertionError("a dropped node is not committed")
+
+
+class Stalling(MemoryStorage):
+    @asynccontextmanager
+    async def upload(  # type: ignore[override]
+        self, key: Key, associated_file: str | None = None
+    ) -> AsyncIterator[_Stuck]:
+        yield _Stuck()
+
+
+def test_a_stalled_node_is_dropped_and_the_others_store() -> None:
+    a, b = MemoryStorage(uuid=A), Stalling(uuid=B)
+    data = content(5000)
+    key = key_of(data)
+
+    async def nowhere(_key: Key) -> Sequence[str]:
+        return ()
+
+    cluster = ClusterStorage(CLUSTER, {A: a, B: b}, costs={}, locations=nowhere, leg_timeout=0.05)
+
+    async def send() -> tuple[RepoUUID, ...]:
+        async with cluster.upload(key) as up:
+            await up.write(data[:2500])
+            await up.write(data[2500:])
+            return await up.commit(sender_valid=True)
+
+    assert asyncio.run(send()) == (A,)
+    assert asyncio.run(a.checkpresent(key))
