@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from annexproxy.cluster.clusterstore import ClusterStorage, Wants
 from annexproxy.cluster.health import NodeHealth
-from annexproxy.cluster.nodes import GatewayLogged, open_node
+from annexproxy.cluster.nodes import GatewayLogged, RepositoryChunkLog, open_node
 from annexproxy.cluster.topology import NodeAddress, Topology, build_topology
 from annexproxy.errors import AnnexProxyError
 from annexproxy.keys import Key
@@ -106,7 +106,11 @@ class GatewayTargets:
             if uuid not in self._nodes:
                 try:
                     inner = await open_node(
-                        topology.nodes[uuid], self.own, self._stack, base=self._local.path
+                        topology.nodes[uuid],
+                        self.own,
+                        self._stack,
+                        base=self._local.path,
+                        chunk_log=RepositoryChunkLog(self._local),
                     )
                 except AnnexProxyError as exc:
                     log.warning("cannot open node %s: %s", topology.describe(uuid), exc)
