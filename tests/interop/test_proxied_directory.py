@@ -1,7 +1,8 @@
 """Directory special remotes behind the gateway, used by the real git-annex client.
 
 The gateway (set up with git-annex's own commands, as in shared/spec/examples/10) has a
-plain directory remote and a chunked one (chunk=1MiB), both ``annex-proxy=true``. Over
+plain directory remote, a chunked one (chunk=1MiB) and an encrypted chunked one
+(encryption=shared), all ``annex-proxy=true``. Over
 HTTP and ssh a client copies to, gets from, fscks and drops from them, and testremote
 passes; the gateway's own git-annex (the same remotes configured) sees every object we
 stored, chunked ones included, and we serve what git-annex stored there directly.
@@ -30,16 +31,18 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 SMALL = b"small file through a proxied directory remote\n"
 BIG = bytes(range(256)) * 10_000  # 2.56 MB: three chunks of 1 MiB
+REMOTES = {
+    "dirsr": ["encryption=none"],
+    "chunksr": ["encryption=none", "chunk=1MiB"],
+    "encsr": ["encryption=shared", "chunk=1MiB"],
+}
 
 
 def _gateway(top: Path) -> AnnexRepo:
     gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
-    for name, extra in (("dirsr", []), ("chunksr", ["chunk=1MiB"])):
+    for name, extra in REMOTES.items():
         (top / name).mkdir()
-        gateway.annex(
-            "initremote", "-q", name, "type=directory", f"directory={top / name}",
-            "encryption=none", *extra,
-        )  # fmt: skip
+        gateway.annex("initremote", "-q", name, "type=directory", f"directory={top / name}", *extra)
         gateway.git("config", f"remote.{name}.annex-proxy", "true")
     gateway.annex("updateproxy")
     return gateway
@@ -74,7 +77,7 @@ def _add(client: AnnexRepo, name: str, data: bytes) -> str:
     return client.annex("lookupkey", name).stdout.strip()
 
 
-@pytest.mark.parametrize("remote", ["dirsr", "chunksr"])
+@pytest.mark.parametrize("remote", sorted(REMOTES))
 def test_client_uses_a_proxied_directory_remote(
     proxied: tuple[AnnexRepo, AnnexRepo], remote: str
 ) -> None:
