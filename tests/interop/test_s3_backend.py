@@ -36,7 +36,7 @@ def make_key(data: bytes) -> Key:
     return Key.parse(f"SHA256E-s{len(data)}--{hashlib.sha256(data).hexdigest()}.bin")
 
 
-def remote_for(server: S3Server, base: Path, **extra: str) -> SpecialRemote:
+def remote_for(server: S3Server, base: Path, signature: str = "v4", **extra: str) -> SpecialRemote:
     """A remote whose credentials git-annex would have cached in .git/annex/creds/UUID."""
     creds = base / ".git" / "annex" / "creds"
     creds.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ def remote_for(server: S3Server, base: Path, **extra: str) -> SpecialRemote:
         "protocol": "http",
         "requeststyle": "path",
         "bucket": "annexproxy-backend",
-        "signature": "v4",
+        "signature": signature,
         **extra,
     }
     return SpecialRemote(uuid=RepoUUID(UUID), name="s3", type="S3", params=params)
@@ -78,12 +78,15 @@ async def multipart_uploads(backend: S3Backend) -> list[object]:
     return uploads
 
 
-def test_store_commit_retrieve_offset_remove(server: S3Server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signature", ["v4", "v2"])
+def test_store_commit_retrieve_offset_remove(
+    server: S3Server, tmp_path: Path, signature: str
+) -> None:
     data = content(300_000, seed=1)
     key = make_key(data)
 
     async def go() -> None:
-        backend = await opened(remote_for(server, tmp_path), tmp_path)
+        backend = await opened(remote_for(server, tmp_path, signature), tmp_path)
         try:
             assert not await backend.present(key)
             await store(backend, key, data, len(data), 65536)

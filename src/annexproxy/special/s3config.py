@@ -138,10 +138,18 @@ def _aws_host(datacenter: str) -> str:
 
 
 def _region(params: Mapping[str, str]) -> str:
+    # git-annex signs v4 requests for the ``region`` field; without one, for the region
+    # of the datacenter on Amazon's host, and for the host name itself on other hosts
+    # (its credential scope reads ``KEYID/DATE/127.0.0.1/s3/aws4_request``). botocore
+    # refuses a region that is not a host label, so other hosts get us-east-1 here, the
+    # region such servers (SeaweedFS, MinIO) assume; set ``region=`` to choose another.
     if params.get("region"):
         return params["region"]
+    host = params.get("host") or DEFAULT_HOST
     datacenter = params.get("datacenter") or "US"
-    return {"US": "us-east-1", "EU": "eu-west-1"}.get(datacenter, datacenter)
+    if host != DEFAULT_HOST or datacenter in ("US", ""):
+        return "us-east-1"
+    return {"EU": "eu-west-1"}.get(datacenter, datacenter)
 
 
 def find_credentials(
