@@ -73,7 +73,7 @@ async def read_all(backend: S3Backend, key: Key, offset: int = 0) -> bytes:
 
 
 async def multipart_uploads(backend: S3Backend) -> list[object]:
-    listed = await backend._client.list_multipart_uploads(Bucket=backend.settings.bucket)
+    listed = await (await backend.client()).list_multipart_uploads(Bucket=backend.settings.bucket)
     uploads: list[object] = listed.get("Uploads", [])
     return uploads
 
@@ -94,7 +94,9 @@ def test_store_commit_retrieve_offset_remove(
             assert await read_all(backend, key) == data
             assert await read_all(backend, key, 123_457) == data[123_457:]
             assert await read_all(backend, key, len(data)) == b""
-            head = await backend._client.head_object(Bucket="annexproxy-backend", Key=str(key))
+            head = await (await backend.client()).head_object(
+                Bucket="annexproxy-backend", Key=str(key)
+            )
             assert head["ContentLength"] == len(data)
             await backend.remove(key)
             assert not await backend.present(key)
@@ -124,8 +126,14 @@ def test_uncommitted_store_leaves_nothing(server: S3Server, tmp_path: Path) -> N
 
             with pytest.raises(RuntimeError, match="client went away"):
                 await left()
+            # Every byte written, but no commit (a hash mismatch found at the end).
+            key_full = make_key(data[:1000])
+            async with backend.store(key_full, 1000) as session:
+                await session.write(data[:600])
+                await session.write(data[600:1000])
             assert not await backend.present(key_put)
             assert not await backend.present(key_multi)
+            assert not await backend.present(key_full)
             assert await multipart_uploads(backend) == []
         finally:
             await backend.aclose()
@@ -161,7 +169,9 @@ def test_multipart_with_small_partsize(server: S3Server, tmp_path: Path, size_kn
         backend = await opened(remote_for(server, tmp_path, partsize="5MiB"), tmp_path)
         try:
             await store(backend, key, data, len(data) if size_known else None, 100_000)
-            head = await backend._client.head_object(Bucket="annexproxy-backend", Key=str(key))
+            head = await (await backend.client()).head_object(
+                Bucket="annexproxy-backend", Key=str(key)
+            )
             assert head["ETag"].strip('"').endswith("-3")  # three parts
             assert await read_all(backend, key) == data
             assert await read_all(backend, key, PART + 7) == data[PART + 7 :]
@@ -196,7 +206,7 @@ def test_fileprefix_names_objects(server: S3Server, tmp_path: Path) -> None:
         backend = await opened(remote_for(server, tmp_path, fileprefix="annex/p-"), tmp_path)
         try:
             await store(backend, key, data, len(data), 5)
-            got = await backend._client.get_object(
+            got = await (await backend.client()).get_object(
                 Bucket="annexproxy-backend", Key=f"annex/p-{key}"
             )
             async with got["Body"] as body:

@@ -99,7 +99,7 @@ async def with_backend(repo: AnnexRepo, action: str, key: Key, data: bytes = b""
             return b""
         assert await backend.present(key)
         if action == "etag":
-            head = await backend._client.head_object(
+            head = await (await backend.client()).head_object(
                 Bucket=backend.settings.bucket, Key=backend.settings.object_name(key)
             )
             etag: str = head["ETag"]

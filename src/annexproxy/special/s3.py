@@ -32,7 +32,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+    suppress,
+)
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +83,28 @@ async def open_s3(remote: SpecialRemote, *, base: Path) -> RemoteBackend:
     Raises:
         ConfigError: a setting is malformed or no credentials can be found.
     """
-    return await S3Backend.open(s3_settings(remote, base=base))
+    return S3Backend(s3_settings(remote, base=base))
 
 
 class S3Backend:
     """A `RemoteBackend` on an S3 bucket (see the module docstring for the layout)."""
 
-    def __init__(self, settings: S3Settings, client: S3Client, stack: AsyncExitStack) -> None:
+    def __init__(self, settings: S3Settings) -> None:
+        """Serve the objects of ``settings``; the client is created on first use."""
         self.settings = settings
-        self._client = client
-        self._stack = stack
+        self._client: S3Client | None = None
+        self._stack = AsyncExitStack()
+        self._opening = asyncio.Lock()
 
-    @classmethod
-    async def open(cls, settings: S3Settings) -> S3Backend:
-        """Create the S3 client for ``settings``."""
+    async def client(self) -> S3Client:
+        """The aiobotocore S3 client, created on first use (in the loop that uses it)."""
+        async with self._opening:
+            if self._client is None:
+                self._client = await self._stack.enter_async_context(self._create_client())
+        return self._client
+
+    def _create_client(self) -> AbstractAsyncContextManager[S3Client]:
+        settings = self.settings
         config = Config(
             signature_version=_BOTO_SIGNATURES[settings.signature],
             region_name=settings.region,
@@ -107,17 +121,14 @@ class S3Backend:
             read_timeout=120,
         )
         creds = settings.credentials
-        stack = AsyncExitStack()
-        client = await stack.enter_async_context(
-            get_session().create_client(
-                "s3",
-                endpoint_url=settings.endpoint_url,
-                aws_access_key_id=creds[0] if creds else None,
-                aws_secret_access_key=creds[1] if creds else None,
-                config=config,
-            )
+        created: AbstractAsyncContextManager[S3Client] = get_session().create_client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            aws_access_key_id=creds[0] if creds else None,
+            aws_secret_access_key=creds[1] if creds else None,
+            config=config,
         )
-        return cls(settings, client, stack)
+        return created
 
     def _where(self, name: Key) -> str:
         s = self.settings
@@ -196,7 +207,7 @@ class S3Backend:
             args["Range"] = f"bytes={offset}-"
         with self._map_errors(name, "read"):
             try:
-                response = await self._client.get_object(**args)
+                response = await (await self.client()).get_object(**args)
             except botocore.exceptions.ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code")
                 if offset and code == "InvalidRange" and await self.present(name):
@@ -236,7 +247,7 @@ class S3Backend:
         """
         try:
             with self._map_errors(name, "check"):
-                await self._client.head_object(
+                await (await self.client()).head_object(
                     Bucket=self.settings.bucket, Key=self.settings.object_name(name)
                 )
         except KeyNotPresent:
@@ -250,7 +261,7 @@ class S3Backend:
             StorageError: it could not be removed.
         """
         with self._map_errors(name, "remove"):
-            await self._client.delete_object(
+            await (await self.client()).delete_object(
                 Bucket=self.settings.bucket, Key=self.settings.object_name(name)
             )
 
@@ -267,6 +278,8 @@ class _Body:
 
     def __init__(self, queue: asyncio.Queue[bytes | None]) -> None:
         self._queue = queue
+        self.written = asyncio.Event()
+        """Set once the first chunk went to the connection (the next one is asked for)."""
 
     def read(self, amount: int = -1) -> bytes:  # pragma: no cover - never called
         # botocore only checks that a body has ``read``; the bytes go through __aiter__.
@@ -275,26 +288,34 @@ class _Body:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while (chunk := await self._queue.get()) is not None:
             yield chunk
+            self.written.set()
 
 
 class _PutSession:
-    """A single PUT of known length whose body streams from `write` calls."""
+    """A single PUT of known length whose body streams from `write` calls.
+
+    The last bytes written are sent only by `commit`, so that the server cannot complete
+    the object before the caller has decided to keep it (a hash mismatch found at the
+    end of the data must leave nothing behind).
+    """
 
     def __init__(self, backend: S3Backend, name: Key, size: int) -> None:
         self._backend = backend
         self._name = name
         self._size = size
         self._written = 0
+        self._pending = b""
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(PUT_QUEUE_DEPTH)
+        self._body = _Body(self._queue)
         self._task: asyncio.Task[None] | None = None
         self.committed = False
 
     async def _put(self) -> None:
         s = self._backend.settings
-        await self._backend._client.put_object(
+        await (await self._backend.client()).put_object(
             Bucket=s.bucket,
             Key=s.object_name(self._name),
-            Body=_Body(self._queue),
+            Body=self._body,
             ContentLength=self._size,
         )
 
@@ -323,7 +344,11 @@ class _PutSession:
             )
         if data:
             self._written += len(data)
-            await self._send(bytes(data))
+            # Hold the latest bytes back until commit: a PUT whose body is complete is
+            # stored by the server whether or not we commit.
+            pending, self._pending = self._pending, bytes(data)
+            if pending:
+                await self._send(pending)
 
     async def commit(self) -> None:
         """Finish the PUT: the object becomes visible.
@@ -336,6 +361,9 @@ class _PutSession:
                 f"only {self._written} of the announced {self._size} bytes were written "
                 f"for {self._backend._where(self._name)}; nothing was stored"
             )
+        if self._pending:
+            await self._send(self._pending)
+            self._pending = b""
         await self._send(None)
         assert self._task is not None
         with self._backend._map_errors(self._name, "store"):
@@ -343,12 +371,31 @@ class _PutSession:
         self.committed = True
 
     async def abort(self) -> None:
-        """Cancel an unfinished PUT: the server never gets the whole body."""
-        if self._task is not None and not self._task.done():
+        """Cancel an unfinished PUT: the server never gets the whole body.
+
+        SeaweedFS 4.48 stores an empty object when a PUT's connection closes before any
+        body byte arrived; such a leftover (its length is not the announced one) is
+        removed, best effort.
+        """
+        if self._task is None:
+            return
+        if not self._task.done():
+            # Let some body bytes reach the server first: SeaweedFS keeps an empty object
+            # for a PUT cut before its first body byte, but drops one cut part way.
+            written = asyncio.ensure_future(self._body.written.wait())
+            await asyncio.wait(
+                {written, self._task}, timeout=5, return_when=asyncio.FIRST_COMPLETED
+            )
+            written.cancel()
             self._task.cancel()
-        if self._task is not None:
-            with suppress(asyncio.CancelledError, Exception):
-                await self._task
+        with suppress(asyncio.CancelledError, Exception):
+            await self._task
+        s = self._backend.settings
+        with suppress(Exception):
+            client = await self._backend.client()
+            head = await client.head_object(Bucket=s.bucket, Key=s.object_name(self._name))
+            if head.get("ContentLength") != self._size:
+                await client.delete_object(Bucket=s.bucket, Key=s.object_name(self._name))
 
 
 class _MultipartSession:
@@ -375,7 +422,7 @@ class _MultipartSession:
         return {"Bucket": s.bucket, "Key": s.object_name(self._name)}
 
     async def _send_part(self, data: bytes) -> None:
-        client = self._backend._client
+        client = await self._backend.client()
         with self._backend._map_errors(self._name, "store"):
             if self._upload_id is None:
                 started = await client.create_multipart_upload(**self._args)
@@ -415,7 +462,7 @@ class _MultipartSession:
                 f"only {self._written} of the announced {self._size} bytes were written "
                 f"for {self._backend._where(self._name)}; nothing was stored"
             )
-        client = self._backend._client
+        client = await self._backend.client()
         if self._upload_id is None:
             with self._backend._map_errors(self._name, "store"):
                 await client.put_object(**self._args, Body=bytes(self._buffer))
@@ -437,6 +484,6 @@ class _MultipartSession:
         if self._upload_id is None:
             return
         with suppress(StorageError), self._backend._map_errors(self._name, "abort the upload of"):
-            await self._backend._client.abort_multipart_upload(
+            await (await self._backend.client()).abort_multipart_upload(
                 **self._args, UploadId=self._upload_id
             )
