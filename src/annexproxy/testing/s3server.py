@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +64,13 @@ def find_weed() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open while choosing, so none repeats)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -152,6 +154,42 @@ def _wait_ready(server: S3Server) -> None:
     raise RuntimeError(f"weed's S3 port {server.port} did not answer in time: {last}")
 
 
+def _start(root: Path, data: Path, config: Path) -> S3Server:
+    # Another process may take a chosen port before weed binds it: then weed exits at
+    # once and is started again on other ports.
+    for attempt in range(3):
+        ports = dict(zip(_PORT_NAMES, _free_ports(len(_PORT_NAMES)), strict=True))
+        args = [
+            find_weed(),
+            "server",
+            "-s3",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={data}",
+            f"-s3.config={config}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-volume.max=0",
+            "-master.volumeSizeLimitMB=64",
+            *(f"-{name}={port}" for name, port in ports.items()),
+        ]
+        log = root / "weed.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, cwd=root, start_new_session=True
+            )
+        server = S3Server(port=ports["s3.port"], directory=root, process=process, log=log)
+        try:
+            _wait_ready(server)
+        except RuntimeError:
+            server.stop()
+            if attempt == 2 or "address already in use" not in log.read_text("utf-8", "replace"):
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def s3_server(directory: Path | None = None) -> Iterator[S3Server]:
     """Run a SeaweedFS S3 server for the duration of the context.
@@ -174,31 +212,12 @@ def s3_server(directory: Path | None = None) -> Iterator[S3Server]:
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
     config.write_text(json.dumps({"identities": [identity]}), "utf-8")
-    ports = {name: _free_port() for name in _PORT_NAMES}
-    args = [
-        find_weed(),
-        "server",
-        "-s3",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-dir={data}",
-        f"-s3.config={config}",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        "-volume.max=0",
-        "-master.volumeSizeLimitMB=64",
-        *(f"-{name}={port}" for name, port in ports.items()),
-    ]
-    log = root / "weed.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, cwd=root, start_new_session=True
-        )
-    server = S3Server(port=ports["s3.port"], directory=root, process=process, log=log)
     try:
-        _wait_ready(server)
-        yield server
+        server = _start(root, data, config)
+        try:
+            yield server
+        finally:
+            server.stop()
     finally:
-        server.stop()
         if owned:
             shutil.rmtree(root, ignore_errors=True)
