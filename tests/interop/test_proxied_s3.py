@@ -2,7 +2,8 @@
 
 The storage conformance suite runs on `SpecialRemoteStorage` over `S3Backend`, chunked and
 not. A gateway set up with git-annex's own commands has a plain and a chunked
-(chunk=1MiB) S3 remote, both ``annex-proxy=true``; the real client copies to, gets from,
+(chunk=1MiB) S3 remote and a chunked one with ``encryption=shared``, all
+``annex-proxy=true``; the real client copies to, gets from,
 fscks and drops from them over HTTP (``annexproxy serve``) and ssh, and the gateway's own
 git-annex sees every object we stored. An S3 remote can also be a cluster node.
 """
@@ -125,7 +126,7 @@ def init_s3(repo: AnnexRepo, server: S3Server, name: str, *extra: str) -> None:
     repo.annex(
         "initremote", "-q", name, "type=S3", "host=127.0.0.1", f"port={server.port}",
         "protocol=http", "requeststyle=path", f"bucket={fresh_bucket(name)}",
-        "encryption=none", *extra,
+        *(("encryption=shared",) if name == "s3enc" else ("encryption=none",)), *extra,
         env=server.env,
     )  # fmt: skip
 
@@ -133,7 +134,7 @@ def init_s3(repo: AnnexRepo, server: S3Server, name: str, *extra: str) -> None:
 def _gateway(top: Path, server: S3Server) -> AnnexRepo:
     gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
     gateway.git("config", "annex.security.allowed-ip-addresses", "all")
-    for name, extra in (("s3sr", ()), ("s3chunk", ("chunk=1MiB",))):
+    for name, extra in (("s3sr", ()), ("s3chunk", ("chunk=1MiB",)), ("s3enc", ("chunk=1MiB",))):
         init_s3(gateway, server, name, *extra)  # creds cached in annex/creds/UUID
         gateway.git("config", f"remote.{name}.annex-proxy", "true")
     gateway.annex("updateproxy")
@@ -169,7 +170,7 @@ def _add(client: AnnexRepo, name: str, data: bytes) -> str:
     return client.annex("lookupkey", name).stdout.strip()
 
 
-@pytest.mark.parametrize("remote", ["s3sr", "s3chunk"])
+@pytest.mark.parametrize("remote", ["s3sr", "s3chunk", "s3enc"])
 def test_client_uses_a_proxied_s3_remote(proxied: tuple[AnnexRepo, AnnexRepo], remote: str) -> None:
     gateway, client = proxied
     keys = {name: _add(client, name, data) for name, data in (("s.txt", SMALL), ("b.bin", BIG))}

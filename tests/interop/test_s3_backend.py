@@ -313,3 +313,30 @@ def test_server_killed_mid_store(tmp_path: Path, partsize: str | None) -> None:
     asyncio.run(killed())
     with s3_server(tmp_path / "s3") as second:  # the same data directory
         asyncio.run(absent(second))
+
+
+def test_server_killed_mid_retrieve(tmp_path: Path) -> None:
+    data = content(24 * MIB, seed=8)
+    key = make_key(data)
+
+    async def go(server: S3Server) -> None:
+        backend = await opened(remote_for(server, tmp_path), tmp_path)
+        try:
+            await store(backend, key, data, len(data), MIB)
+
+            async def interrupted() -> int:
+                got = 0
+                async for chunk in backend.retrieve(key):
+                    if not got:
+                        server.stop()
+                    got += len(chunk)
+                return got
+
+            with pytest.raises(NodeUnavailable, match=r"stopped after|broke the connection"):
+                await interrupted()
+        finally:
+            await backend.aclose()
+
+    with s3_server(tmp_path / "s3") as server:
+        server.create_bucket("annexproxy-backend")
+        asyncio.run(go(server))
