@@ -114,7 +114,7 @@ def run_branch(scene: scenes.Scene, sink: Path) -> dict[str, float] | None:
     found = []
     for rep in range(-1, scene.sizes.reps):
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-        m = re.search(r": ([0-9.]+) s .*peak RSS ([0-9.]+) MB", proc.stdout)
+        m = re.search(r": (?:median )?([0-9.]+) s .*peak RSS ([0-9.]+) MB", proc.stdout)
         rec = {
             "scenario": "branch locations",
             "impl": cases.AP,
