@@ -2,15 +2,18 @@
 
 The gateway (set up with git-annex's own commands, as in shared/spec/examples/10) has a
 plain directory remote, a chunked one (chunk=1MiB) and an encrypted chunked one
-(encryption=shared), all ``annex-proxy=true``. Over
-HTTP and ssh a client copies to, gets from, fscks and drops from them, and testremote
-passes; the gateway's own git-annex (the same remotes configured) sees every object we
-stored, chunked ones included, and we serve what git-annex stored there directly.
+(encryption=shared), all ``annex-proxy=true``. Over HTTP and ssh a client copies to,
+gets from, fscks and drops from them, and testremote passes (chunked and not); the
+gateway's own git-annex and a plain clone with the same directory enabled see every
+object we stored, chunked ones included (the clone through the chunk log on the
+git-annex branch, which matches the one git-annex writes), and we serve what git-annex
+stored there directly.
 A directory remote can also be a cluster node.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +73,17 @@ def proxied(
         yield gateway, _http_client(gateway, tmp_path / "client", server.url)
 
 
+def _chunk_log(repo: AnnexRepo, key: str) -> str:
+    """The chunk log of ``key`` on the git-annex branch, without its timestamp."""
+    hashdir = repo.annex("examinekey", "--format=${hashdirlower}", key).stdout.strip()
+    shown = repo.git("cat-file", "-p", f"git-annex:{hashdir}{key}.log.cnk").stdout
+    lines = shown.splitlines()
+    assert len(lines) == 1, shown
+    timestamp, rest = lines[0].split(" ", 1)
+    assert re.fullmatch(r"\d+(\.\d+)?s", timestamp), timestamp
+    return rest
+
+
 def _add(client: AnnexRepo, name: str, data: bytes) -> str:
     (client.path / name).write_bytes(data)
     client.annex("add", "-q", name)
@@ -112,16 +126,33 @@ def test_client_uses_a_proxied_directory_remote(
     theirs = own.annex("lookupkey", "theirs.bin").stdout.strip()
     own.annex("sync", "-q", "--no-content", "--only-annex", "origin")
     client.annex("sync", "-q", "--no-content", "--only-annex", "origin")
+
+    # A plain git-annex repository with the same directory sees what the gateway stored,
+    # once it has the gateway's git-annex branch, and its chunk log is git-annex's.
+    assert own.annex("checkpresentkey", keys["b.bin"], remote, check=False).returncode == 0
+    own.annex("fsck", "-q", "--from", remote, "--key", keys["b.bin"])
+    if remote == "chunksr":
+        assert _chunk_log(own, keys["b.bin"]) == _chunk_log(own, theirs) == f"{uuid}:1048576 3"
     client.annex("get", "-q", "--key", theirs, "--from", target)
     where = client.annex("contentlocation", theirs).stdout.strip()
     assert (client.path / where).read_bytes() == BIG[::-1]
 
 
-def test_testremote_on_a_proxied_directory_remote(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["ssh", "http"])
+def test_testremote_on_a_proxied_directory_remote(tmp_path: Path, transport: str) -> None:
     gateway = _gateway(tmp_path)
-    client = make_ssh_client(gateway, tmp_path / "client", "client")
-    seed_commit(client)
-    assert_testremote_passes(client, "origin-chunksr", fast=True)
+    remotes = ("origin-chunksr", "origin-dirsr")
+    if transport == "ssh":
+        client = make_ssh_client(gateway, tmp_path / "client", "client")
+        seed_commit(client)
+        for remote in remotes:
+            assert_testremote_passes(client, remote, fast=True)
+        return
+    with annexproxy_serve(gateway.path, "--wideopen") as server:
+        client = _http_client(gateway, tmp_path / "client", server.url)
+        seed_commit(client)
+        for remote in remotes:
+            assert_testremote_passes(client, remote, fast=True)
 
 
 def test_directory_remote_as_cluster_node(tmp_path: Path) -> None:
