@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from annexproxy.keys import Key
@@ -46,6 +47,25 @@ def test_an_abandoned_store_leaves_the_other_alone(tmp_path: Path) -> None:
                 await two.write(b"22222222")
             # the first store ended without commit
             await two.commit()
+        assert _stored(tmp_path) == [b"22222222"]
+
+    asyncio.run(go())
+
+
+def test_a_dead_process_store_is_swept(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with DirectoryBackend(tmp_path).store(KEY, 8) as one:
+            await one.write(b"1111")
+            left = one.tmpdir
+            # As if this process had been killed: a pid that is not running.
+            dead = left.with_name(left.name.replace(f"-{os.getpid()}-", "-999999999-"))
+            left.rename(dead)
+            left.mkdir()
+            async with DirectoryBackend(tmp_path).store(KEY, 8) as two:
+                await two.write(b"22222222")
+                await two.commit()
+                assert not dead.exists()
+                assert left.exists()  # a live process's store is left alone
         assert _stored(tmp_path) == [b"22222222"]
 
     asyncio.run(go())

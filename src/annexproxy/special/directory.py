@@ -3,7 +3,8 @@
 An object lives at ``<dir>/<hashdirlower><kf>/<kf>`` (``<hashdirmixed>`` is read too,
 as git-annex once wrote there); chunk keys hash like their parent key, so the chunks of
 one key share a hash directory. A store writes ``<dir>/tmp/<unique>/<kf>`` (git-annex
-uses ``tmp/<kf>/``, which concurrent writers share), renames that directory into place,
+uses ``tmp/<kf>/``, which concurrent writers share; those of dead processes on this host
+are removed by the next store), renames that directory into place,
 then makes file and directory read-only; a removal deletes the key's directory and the
 hash directories left empty (git-annex ``Remote/Directory``).
 The directory comes from git config ``remote.NAME.annex-directory``.
@@ -17,6 +18,7 @@ import errno
 import os
 import secrets
 import shutil
+import socket
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,7 +39,7 @@ class _DirectorySession:
         kf = name.keyfile()
         # Not git-annex's tmp/<kf>: that name is shared by every writer of the key, so
         # another process's store would remove or fill our file before we rename it.
-        self.tmpdir = backend.top / "tmp" / f"annexproxy-{os.getpid()}-{secrets.token_hex(6)}"
+        self.tmpdir = backend.top / "tmp" / f"{_tmp_prefix()}{os.getpid()}-{secrets.token_hex(6)}"
         self.tmpfile = self.tmpdir / kf
         self._fd: int | None = None
         self.committed = False
@@ -112,6 +114,16 @@ class DirectoryBackend:
     def __init__(self, top: Path) -> None:
         """Use the remote whose objects are below ``top``."""
         self.top = top
+        self._swept = False
+
+    def _sweep(self) -> None:
+        """Remove temp directories that stores of dead processes on this host left."""
+        prefix = _tmp_prefix()
+        with contextlib.suppress(OSError):
+            for entry in (self.top / "tmp").iterdir():
+                pid = entry.name.removeprefix(prefix).split("-", 1)[0]
+                if entry.name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
+                    shutil.rmtree(entry, ignore_errors=True)
 
     def key_dir(self, name: Key) -> Path:
         """The directory an object is stored in (the default, lower-case hash)."""
@@ -137,6 +149,9 @@ class DirectoryBackend:
         """Write to ``tmp/<unique>/<kf>``; the commit renames it into place."""
         if not self.top.is_dir():
             raise NodeUnavailable(f"directory {self.top} is not accessible")
+        if not self._swept:
+            self._swept = True
+            await asyncio.to_thread(self._sweep)
         session = _DirectorySession(self, name)
         try:
             await asyncio.to_thread(session.open)
@@ -189,6 +204,22 @@ class DirectoryBackend:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def _tmp_prefix() -> str:
+    """Our temp directories' prefix: the host, as processes are only seen on it."""
+    host = socket.gethostname().replace("/", "_").replace("-", "_") or "host"
+    return f"annexproxy-{host}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _read_only(path: Path) -> None:
