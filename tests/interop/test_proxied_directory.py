@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from annexproxy.branch.paths import journal_name
 from annexproxy.testing.httpserver import annexproxy_serve
 from annexproxy.testing.realannex import (
     AnnexRepo,
@@ -74,9 +75,15 @@ def proxied(
 
 
 def _chunk_log(repo: AnnexRepo, key: str) -> str:
-    """The chunk log of ``key`` on the git-annex branch, without its timestamp."""
+    """The chunk log of ``key`` as git-annex reads it (journal, else branch), no timestamp."""
     hashdir = repo.annex("examinekey", "--format=${hashdirlower}", key).stdout.strip()
-    shown = repo.git("cat-file", "-p", f"git-annex:{hashdir}{key}.log.cnk").stdout
+    path = f"{hashdir}{key}.log.cnk"
+    gitdir = repo.path / repo.git("rev-parse", "--git-dir").stdout.strip()
+    journal = gitdir / "annex" / "journal" / journal_name(path)
+    if journal.exists():
+        shown = journal.read_text()
+    else:
+        shown = repo.git("cat-file", "-p", f"git-annex:{path}").stdout
     lines = shown.splitlines()
     assert len(lines) == 1, shown
     timestamp, rest = lines[0].split(" ", 1)
@@ -136,6 +143,11 @@ def test_client_uses_a_proxied_directory_remote(
     client.annex("get", "-q", "--key", theirs, "--from", target)
     where = client.annex("contentlocation", theirs).stdout.strip()
     assert (client.path / where).read_bytes() == BIG[::-1]
+    if remote == "chunksr":
+        # A removal leaves "UUID:CHUNKSIZE 0", from git-annex and from us alike.
+        own.annex("drop", "-q", "--from", remote, "--force", "theirs.bin")
+        assert _chunk_log(own, theirs) == _chunk_log(gateway, keys["s.txt"])
+        assert _chunk_log(gateway, keys["s.txt"]) == f"{uuid}:1048576 0"
 
 
 @pytest.mark.parametrize("transport", ["ssh", "http"])
