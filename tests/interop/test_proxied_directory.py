@@ -8,7 +8,8 @@ gateway's own git-annex and a plain clone with the same directory enabled see ev
 object we stored, chunked ones included (the clone through the chunk log on the
 git-annex branch, which matches the one git-annex writes), and we serve what git-annex
 stored there directly.
-A directory remote can also be a cluster node.
+A directory remote can also be a cluster node. Drops around a proxied remote (LOCKCONTENT
+refused, a last copy kept) go as with git-annex's own gateway.
 """
 
 from __future__ import annotations
@@ -185,3 +186,38 @@ def test_directory_remote_as_cluster_node(tmp_path: Path) -> None:
     assert dir_uuid in client.annex("whereis", "c.bin").stdout
     client.annex("drop", "-q", "--from", f"origin-{setup.name}", "--force", "c.bin")
     assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 1
+
+
+def _drop_session(top: Path, shell: str | None) -> list[tuple[int, list[str]]]:
+    """A client's drops around a proxied chunked directory remote, as it saw them."""
+    top.mkdir()
+    gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
+    (top / "d").mkdir()
+    gateway.annex(
+        "initremote", "-q", "d", "type=directory", f"directory={top / 'd'}",
+        "encryption=none", "chunk=1KiB",
+    )  # fmt: skip
+    gateway.git("config", "remote.d.annex-proxy", "true")
+    gateway.annex("updateproxy")
+    client = make_ssh_client(gateway, top / "client", "client", shell=shell)
+    _add(client, "f", b"hello\n" * 1000)
+    seen = []
+    for args in (
+        ("copy", "--to", "origin-d", "f"),
+        ("drop", "f"),  # the proxy answers LOCKCONTENT with FAILURE; the client goes on
+        ("fsck", "--from", "origin-d", "f"),
+        ("drop", "--from", "origin-d", "f"),  # the only copy: refused
+        ("get", "--from", "origin-d", "f"),
+        ("drop", "--from", "origin-d", "f"),
+    ):
+        result = client.annex(*args, check=False)
+        lines = [line for line in result.stdout.splitlines() if "%" not in line]
+        seen.append((result.returncode, lines))
+    return seen
+
+
+def test_drops_as_with_git_annex_gateway(tmp_path: Path) -> None:
+    theirs = _drop_session(tmp_path / "theirs", "git-annex-shell")
+    ours = _drop_session(tmp_path / "ours", None)
+    assert ours == theirs
+    assert [code for code, _ in ours] == [0, 0, 0, 1, 0, 0]
