@@ -1,18 +1,539 @@
-"""The ``external``-type special remote backend (placeholder until it is written)."""
+"""The ``external``-type special remote backend: runs ``git-annex-remote-<externaltype>``.
+
+Owns the program processes of one remote and the temp files they transfer through.
+The protocol itself (messages and the conversation) is `external_protocol`; this module
+only pumps lines between an `ExternalConversation` and a process, and maps the outcome
+onto `RemoteBackend`. It must not parse or format protocol lines itself.
+
+How git-annex runs these programs (Annex/ExternalAddonProcess.hs, checked with
+git-annex 10.20261026): found on PATH, no arguments, stdin/stdout piped, the caller's
+environment plus ``GIT_DIR`` and ``GIT_WORK_TREE``, relative to its working directory
+(where git-annex was started; ``.git`` and ``.`` at the top, GETGITDIR answers the same).
+We start it in the gateway repository's top directory and give absolute paths. One
+program handles one request at a time; like git-annex, concurrent requests start more
+processes (at most `MAX_PROCESSES`), idle ones are kept for reuse. A process that dies,
+says ERROR, breaks the protocol or is abandoned mid-request (a download the caller
+stopped reading) is killed and a fresh one is started on next use.
+
+Uploads: the protocol only transfers files (``TRANSFER STORE Key File``), so an upload
+is spooled to a temp file under ``annex/tmp`` and stored at `commit`. Downloads go to a
+temp file there too; when the program answers ``GETORDERED`` with ``ORDERED`` the file
+is streamed to the caller while it grows (as git-annex's proxy does), else once the
+transfer has succeeded. Temp files are deleted in every case.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import BinaryIO
 
-from annexproxy.errors import ConfigError
-from annexproxy.special.backend import RemoteBackend
+from annexproxy.errors import (
+    ConfigError,
+    KeyNotPresent,
+    NodeUnavailable,
+    RemoteProtocolError,
+    StorageError,
+)
+from annexproxy.keys import Key
+from annexproxy.special import external_protocol as p
+from annexproxy.special.backend import RemoteBackend, StoreSession
 from annexproxy.special.remote import SpecialRemote
+
+log = logging.getLogger(__name__)
+
+MAX_PROCESSES = 4
+START_TIMEOUT = 60.0
+"""Seconds a program may take to say VERSION and answer EXTENSIONS."""
+EXIT_WAIT = 10.0
+"""Seconds a program may take to exit once its stdin is closed."""
+GROW_POLL = 0.04
+"""Seconds between looks at a download that grows without PROGRESS (git-annex: 40 ms)."""
+CHUNK = 256 * 1024
+
+
+def find_gitdir(base: Path) -> tuple[Path, bool]:
+    """The git directory of the repository at ``base`` and whether it is bare.
+
+    Raises:
+        ConfigError: ``base`` has a ``.git`` file that does not name a git directory.
+    """
+    dotgit = base / ".git"
+    if dotgit.is_dir():
+        return dotgit.resolve(), False
+    if dotgit.is_file():
+        text = dotgit.read_text(encoding="utf-8", errors="surrogateescape").strip()
+        if not text.startswith("gitdir:"):
+            raise ConfigError(f"{dotgit} is not a 'gitdir:' file; is {base} a git repository?")
+        return (base / text[len("gitdir:") :].strip()).resolve(), False
+    return base.resolve(), True
+
+
+# --- credentials (Creds.hs: environment, then annex/creds/, then the remote's config) ---
+
+
+def _creds_name(uuid: str, setting: str) -> str:
+    return f"{uuid}-{setting}".replace("/", "_")
+
+
+def lookup_creds(
+    remote: SpecialRemote, gitdir: Path, environ: Mapping[str, str], setting: str
+) -> tuple[str, str] | None:
+    """The login and password stored for ``setting`` of ``remote``, as git-annex finds them.
+
+    Looks at the environment variables ``<uuid>-<setting>login`` / ``...password``, then
+    the cache file ``annex/creds/<uuid>-<setting>``, then (for unencrypted remotes) the
+    base64 value of the setting in the remote's configuration.
+    """
+    name = _creds_name(str(remote.uuid), setting)
+    login, password = environ.get(name + "login"), environ.get(name + "password")
+    if login is not None and password is not None:
+        return login, password
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        lines = (gitdir / "annex" / "creds" / name).read_text(encoding="utf-8").splitlines()
+        if len(lines) == 2:
+            return lines[0], lines[1]
+    embedded = remote.params.get(setting)
+    if embedded and "cipher" not in remote.params:
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+            lines = base64.b64decode(embedded, validate=True).decode("utf-8").splitlines()
+            if len(lines) == 2:
+                return lines[0], lines[1]
+    return None
+
+
+# --- one program process ----------------------------------------------------------------
+
+
+class _Program:
+    """One running program and its conversation."""
+
+    def __init__(
+        self, proc: asyncio.subprocess.Process, conversation: p.ExternalConversation, label: str
+    ) -> None:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        self._proc = proc
+        self._stdin = proc.stdin
+        self._stdout = proc.stdout
+        self.conversation = conversation
+        self.label = label
+        self._stderr = asyncio.create_task(self._relay_stderr(proc.stderr))
+        self._events: list[p.Event] = []
+        self.ordered: bool | None = None
+
+    async def _relay_stderr(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            log.warning("%s: %s", self.label, line.decode("utf-8", "replace").rstrip())
+
+    @property
+    def idle(self) -> bool:
+        """Whether the program can take a new request."""
+        return self.conversation.state is p.State.IDLE and self._proc.returncode is None
+
+    async def _write(self, data: bytes, when: str) -> None:
+        try:
+            self._stdin.write(data)
+            await self._stdin.drain()
+        except (OSError, RuntimeError) as exc:
+            raise await self._gone(when) from exc
+
+    async def _gone(self, when: str) -> NodeUnavailable:
+        status: int | None = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(EXIT_WAIT):
+                status = await self._proc.wait()
+        how = f"exited with status {status}" if status is not None else "stopped talking"
+        return NodeUnavailable(
+            f"{self.label} {how} {when}; it is started again on next use (see its messages "
+            "in the gateway's log, and check it with 'git annex testremote')"
+        )
+
+    async def _read_line(self) -> bytes:
+        try:
+            return await self._stdout.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            raise await self._gone(f"while {self.conversation.state.value}") from exc
+        except asyncio.LimitOverrunError as exc:
+            raise NodeUnavailable(
+                f"{self.label} sent a line longer than {p.MAX_LINE_BYTES} bytes; it is "
+                "started again on next use"
+            ) from exc
+        except OSError as exc:
+            raise await self._gone("while we were reading from it") from exc
+
+    async def next_event(self) -> p.Event | None:
+        """Read one line; answer what it asks; the event it brings, if any.
+
+        Returns None for lines that need nothing from the driver (the start-up
+        exchange, GETCONFIG and the like, which are answered here).
+
+        Raises:
+            NodeUnavailable: the program died, sent ERROR or broke the protocol.
+        """
+        if self._events:
+            return self._events.pop(0)
+        line = await self._read_line()
+        try:
+            reply, events = self.conversation.receive_line(line)
+        except RemoteProtocolError as exc:
+            raise NodeUnavailable(f"{self.label}: {exc}; it is started again on next use") from exc
+        for event in events:
+            if isinstance(event, p.Note):
+                log.info("%s: %s", self.label, event.text)
+            else:
+                self._events.append(event)
+        if reply:
+            await self._write(reply, "while we were answering it")
+        return self._events.pop(0) if self._events else None
+
+    async def start(self) -> None:
+        """Wait for VERSION and the EXTENSIONS exchange, then PREPARE.
+
+        Raises:
+            NodeUnavailable: the program did not start up or could not prepare.
+        """
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                while self.conversation.state is not p.State.IDLE:
+                    await self.next_event()
+        except TimeoutError:
+            raise NodeUnavailable(
+                f"{self.label} did not start the protocol within {START_TIMEOUT:.0f} s "
+                "(no VERSION line); is it a git-annex special remote program?"
+            ) from None
+        response = await self.request(p.Prepare())
+        if isinstance(response, p.PrepareFailure):
+            raise NodeUnavailable(
+                f"{self.label} could not prepare: "
+                f"{response.error or 'PREPARE failed with no reason given'}"
+            )
+
+    async def send(self, request: p.Request) -> None:
+        """Send ``request`` (the answer comes as a `Reply` event)."""
+        await self._write(self.conversation.send(request), "before it read our request")
+
+    async def request(self, request: p.Request) -> p.Response:
+        """Send ``request`` and wait for its answer (ignoring progress).
+
+        Raises:
+            NodeUnavailable: the program died, sent ERROR or broke the protocol.
+        """
+        await self.send(request)
+        while True:
+            event = await self.next_event()
+            if isinstance(event, p.Reply):
+                return event.response
+
+    async def is_ordered(self) -> bool:
+        """Whether downloads are written in order (asked once per process)."""
+        if self.ordered is None:
+            self.ordered = isinstance(await self.request(p.GetOrdered()), p.Ordered)
+        return self.ordered
+
+    async def close(self, *, force: bool) -> None:
+        """End the process: close its stdin and wait, or kill it when ``force``."""
+        with contextlib.suppress(OSError, RuntimeError):
+            self._stdin.close()
+        if force:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+        try:
+            async with asyncio.timeout(EXIT_WAIT):
+                await self._proc.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+            await self._proc.wait()
+        await self._stderr
+
+
+# --- the backend ------------------------------------------------------------------------
+
+
+class _Upload:
+    """An upload spooled to a temp file, stored with TRANSFER STORE at `commit`."""
+
+    def __init__(self, backend: ExternalBackend, name: Key, path: Path, out: BinaryIO) -> None:
+        self._backend = backend
+        self._name = name
+        self._path = path
+        self._out = out
+
+    async def write(self, data: bytes) -> None:
+        """Append bytes to the spool file.
+
+        Raises:
+            StorageError: the temp file could not be written (disk full, ...).
+        """
+        try:
+            self._out.write(data)
+        except OSError as exc:
+            raise StorageError(f"cannot write the upload's temp file {self._path}: {exc}") from exc
+
+    async def commit(self) -> None:
+        """Have the program store the spooled file.
+
+        Raises:
+            StorageError: the program refused (TRANSFER-FAILURE) or failed.
+            NodeUnavailable: the program died or broke the protocol.
+        """
+        try:
+            self._out.close()
+        except OSError as exc:
+            raise StorageError(f"cannot write the upload's temp file {self._path}: {exc}") from exc
+        request = p.Transfer(direction=p.Direction.STORE, key=self._name, file=str(self._path))
+        async with self._backend.program() as program:
+            response = await program.request(request)
+        if isinstance(response, p.TransferFailure):
+            raise StorageError(
+                f"{self._backend.label} could not store {self._name}: "
+                f"{response.error or 'TRANSFER failed with no reason given'}"
+            )
+
+
+class ExternalBackend:
+    """A `RemoteBackend` served by an external special remote program."""
+
+    def __init__(
+        self,
+        remote: SpecialRemote,
+        *,
+        program: str,
+        base: Path,
+        environ: Mapping[str, str] | None = None,
+        max_processes: int = MAX_PROCESSES,
+    ) -> None:
+        self.remote = remote
+        self.program_name = program
+        self.label = f"special remote {remote.name!r} ({program})"
+        self.base = base.resolve()
+        self.gitdir, bare = find_gitdir(self.base)
+        self.tmpdir = self.gitdir / "annex" / "tmp"
+        env = dict(os.environ if environ is None else environ)
+        env["GIT_DIR"] = str(self.gitdir)
+        if bare:
+            env.pop("GIT_WORK_TREE", None)
+        else:
+            env["GIT_WORK_TREE"] = str(self.base)
+        self._env = env
+        self._context = p.ExternalContext(
+            uuid=str(remote.uuid),
+            gitdir=str(self.gitdir),
+            remote_name=remote.name,
+            config=dict(remote.params),
+            creds=lambda setting: lookup_creds(remote, self.gitdir, self._env, setting),
+        )
+        self._idle: list[_Program] = []
+        self._slots = asyncio.Semaphore(max_processes)
+        self._closed = False
+        self.started = 0
+        """How many processes were started (for tests and statistics)."""
+
+    # --- processes ----------------------------------------------------------------
+
+    async def _start(self) -> _Program:
+        path = shutil.which(self.program_name, path=self._env.get("PATH"))
+        if path is None:
+            raise NodeUnavailable(
+                f"cannot run {self.program_name} for special remote {self.remote.name!r}: it "
+                f"is not installed in PATH ({self._env.get('PATH', '')}); install it on the "
+                "gateway"
+            )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                path,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._env,
+                cwd=self.base,
+                limit=p.MAX_LINE_BYTES + 2,
+            )
+        except OSError as exc:
+            raise NodeUnavailable(
+                f"cannot run {path} for special remote {self.remote.name!r}: {exc}; make "
+                "sure it is executable and its dependencies are installed"
+            ) from exc
+        self.started += 1
+        program = _Program(proc, p.ExternalConversation(self._context), self.label)
+        try:
+            await program.start()
+        except BaseException:
+            await program.close(force=True)
+            raise
+        return program
+
+    @asynccontextmanager
+    async def program(self) -> AsyncIterator[_Program]:
+        """A prepared program for one request, returned to the pool if still usable.
+
+        Raises:
+            NodeUnavailable: no program could be started, or the backend is closed.
+        """
+        if self._closed:
+            raise NodeUnavailable(f"{self.label}: the backend has been closed")
+        async with self._slots:
+            program = self._idle.pop() if self._idle else await self._start()
+            try:
+                yield program
+            finally:
+                if program.idle and not self._closed:
+                    self._idle.append(program)
+                else:
+                    await program.close(force=True)
+
+    # --- RemoteBackend --------------------------------------------------------------
+
+    def _tempfile(self, name: Key, what: str) -> tuple[Path, BinaryIO]:
+        try:
+            self.tmpdir.mkdir(parents=True, exist_ok=True)
+            fd, path = tempfile.mkstemp(prefix=f"annexproxy-{what}-", dir=self.tmpdir)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot make a temp file in {self.tmpdir} for {name}: {exc}"
+            ) from exc
+        return Path(path), os.fdopen(fd, "wb")
+
+    def store(self, name: Key, size: int | None) -> AbstractAsyncContextManager[StoreSession]:
+        """Spool the object to a temp file; `commit` has the program store it.
+
+        Raises:
+            StorageError: the temp file cannot be made.
+        """
+        return self._store(name)
+
+    @asynccontextmanager
+    async def _store(self, name: Key) -> AsyncIterator[StoreSession]:
+        path, out = self._tempfile(name, "store")
+        try:
+            yield _Upload(self, name, path, out)
+        finally:
+            out.close()
+            path.unlink(missing_ok=True)
+
+    async def retrieve(self, name: Key, offset: int = 0) -> AsyncGenerator[bytes, None]:
+        """Download with TRANSFER RETRIEVE; stream it while it grows when ORDERED.
+
+        Raises:
+            KeyNotPresent: the program does not have the object.
+            StorageError: the download failed (possibly after some bytes were yielded).
+            NodeUnavailable: the program died or broke the protocol.
+        """
+        path, out = self._tempfile(name, "retrieve")
+        out.close()
+        try:
+            with path.open("rb") as source:
+                source.seek(offset)
+                async for chunk in self._download(name, path, source):
+                    yield chunk
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def _download(self, name: Key, path: Path, source: BinaryIO) -> AsyncIterator[bytes]:
+        request = p.Transfer(direction=p.Direction.RETRIEVE, key=name, file=str(path))
+        async with self.program() as program:
+            if await program.is_ordered():
+                # Stream the file while the program writes it (git-annex's proxy looks
+                # every 40 ms too); the request runs in a task this generator owns.
+                waiter = asyncio.ensure_future(program.request(request))
+                try:
+                    while not waiter.done():
+                        chunk = source.read(CHUNK)
+                        if chunk:
+                            yield chunk
+                        else:
+                            await asyncio.wait({waiter}, timeout=GROW_POLL)
+                finally:
+                    if not waiter.done():
+                        waiter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StorageError):
+                        await waiter
+                response = waiter.result()
+            else:
+                response = await program.request(request)
+            if isinstance(response, p.TransferFailure):
+                present = await program.request(p.CheckPresent(key=name))
+        if isinstance(response, p.TransferFailure):
+            reason = response.error or "TRANSFER failed with no reason given"
+            if isinstance(present, p.CheckPresentFailure):
+                raise KeyNotPresent(f"{self.label} does not have {name}: {reason}", key=str(name))
+            raise StorageError(f"{self.label} could not send {name}: {reason}")
+        while chunk := source.read(CHUNK):
+            yield chunk
+
+    def local_path(self, name: Key) -> Path | None:
+        """None: the program's storage is not a local file we know of."""
+        return None
+
+    async def present(self, name: Key) -> bool:
+        """CHECKPRESENT.
+
+        Raises:
+            NodeUnavailable: CHECKPRESENT-UNKNOWN, or the program failed.
+        """
+        async with self.program() as program:
+            response = await program.request(p.CheckPresent(key=name))
+        if isinstance(response, p.CheckPresentUnknown):
+            raise NodeUnavailable(
+                f"{self.label} cannot tell whether it has {name}: "
+                f"{response.error or 'CHECKPRESENT failed with no reason given'}"
+            )
+        return isinstance(response, p.CheckPresentSuccess)
+
+    async def remove(self, name: Key) -> None:
+        """REMOVE (the program answers success for an absent object too).
+
+        Raises:
+            StorageError: REMOVE-FAILURE.
+            NodeUnavailable: the program failed.
+        """
+        async with self.program() as program:
+            response = await program.request(p.Remove(key=name))
+        if isinstance(response, p.RemoveFailure):
+            raise StorageError(
+                f"{self.label} could not remove {name}: "
+                f"{response.error or 'REMOVE failed with no reason given'}"
+            )
+
+    async def aclose(self) -> None:
+        """End the idle programs (busy ones end when their request does)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for program in idle:
+            await program.close(force=False)
 
 
 async def open_external(remote: SpecialRemote, *, base: Path) -> RemoteBackend:
-    """Open the backend of ``remote``.
+    """Open the backend of ``remote``; its program is started on first use.
+
+    Args:
+        remote: the special remote (``externaltype`` from remote.log, or git config
+            ``remote.NAME.annex-externaltype``).
+        base: the gateway repository's top directory (working directory of the program).
 
     Raises:
-        ConfigError: always, for now.
+        ConfigError: no ``externaltype``, or ``readonly`` mode (not supported).
     """
-    raise ConfigError(f"special remote {remote.name!r}: type external is not supported yet")
+    externaltype = remote.setting("externaltype")
+    if not externaltype:
+        raise ConfigError(
+            f"special remote {remote.name!r} has type external but no externaltype; set it "
+            f"with 'git annex enableremote {remote.name} externaltype=NAME'"
+        )
+    if externaltype == "readonly" or remote.params.get("readonly") == "true":
+        raise ConfigError(
+            f"special remote {remote.name!r} is an external remote in readonly mode (it "
+            "downloads from recorded URLs), which annexproxy cannot proxy"
+        )
+    return ExternalBackend(remote, program=f"git-annex-remote-{externaltype}", base=base)
