@@ -134,3 +134,19 @@ def test_http_client_upload_is_relayed(tmp_path: Path) -> None:
         assert all(uuid in client.annex("whereis", "h.dat").stdout for uuid in every)
         client.annex("drop", "--from", f"origin-{setup.name}", "--force", "h.dat")
         assert _holders(setup.nodes, key) == set()
+
+
+def test_gateways_linked_over_annex_http(tmp_path: Path) -> None:
+    # git-annex's own gateways cannot relay to an annex+http gateway; ours can.
+    setup, a, b = _two_gateways(tmp_path)
+    every = {n.uuid for n in setup.nodes}
+    with annexproxy_serve(b.path, "--wideopen", env=fakessh_env()) as server_b:
+        a.git("config", "remote.gwb.annexurl", server_b.url)
+        client = make_ssh_client(a, tmp_path / "client", "client")
+        key = _add(client, "web.dat", b"relayed over annex+http\n" * 100)
+        client.annex("copy", "--to", f"origin-{setup.name}", "web.dat")
+        assert _holders(setup.nodes, key) == every
+        assert setup.nodes[2].uuid in client.annex("whereis", "web.dat").stdout
+        assert f"/{setup.cluster_uuid}/v4/put" in server_b.log.read_text()  # the relay
+        client.annex("drop", "--from", f"origin-{setup.name}", "--force", "web.dat")
+        assert _holders(setup.nodes, key) == set()

@@ -20,6 +20,9 @@ PURE = (
     "space",
     "sim",
     "branch/paths.py",
+    "special/backend.py",
+    "special/chunking.py",
+    "special/remote.py",
 )
 FORBIDDEN = {
     "asyncio",
@@ -43,6 +46,7 @@ FORBIDDEN = {
 # Layers may only import downwards.
 LAYER_OF = {
     "storage": 2,
+    "special": 2,
     "transports": 2,
     "branch": 2,
     "cluster": 3,

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
+from annexproxy.cluster.health import NodeHealth
 from annexproxy.errors import (
     KeyNotPresent,
     PartialRemoval,
@@ -46,6 +47,13 @@ from annexproxy.uuids import RepoUUID
 log = logging.getLogger("annexproxy.cluster")
 
 _THREAD_HASH = 1 << 16  # hash pieces at least this big in a worker thread
+
+
+def _quiet(task: asyncio.Future[None]) -> None:
+    """Collect the outcome of an abandoned write, so that nothing is logged for it."""
+    if not task.cancelled():
+        task.exception()
+
 
 Locations = Callable[[Key], Awaitable[Sequence[str]]]
 Wants = Callable[[RepoUUID, Key, "str | None"], Awaitable[bool]]
@@ -72,6 +80,8 @@ class ClusterUpload:
     _received: int = field(default=0)
     verifier: Verifier | None = None
     """Set when nodes left hashing to the fan-out: the content is hashed once, here."""
+    leg_timeout: float = 60.0
+    """Seconds a node may take to accept one piece before it is dropped from the upload."""
     shared: list[SharedVerification] = field(default_factory=list)
 
     def hash_once(self) -> None:
@@ -111,8 +121,19 @@ class ClusterUpload:
             piece = data[skip:] if skip > 0 else data
             if not piece:
                 return
+            task = asyncio.ensure_future(leg.upload.write(piece))
+            done, _ = await asyncio.wait({task}, timeout=self.leg_timeout)
+            if not done:
+                # A stalled node must not hold up the others: drop it, and let its
+                # write end (or fail) on its own when its connection is closed.
+                task.add_done_callback(_quiet)
+                leg.failed = StorageError(
+                    f"node {leg.uuid} took no data for {self.leg_timeout:g} s; dropped"
+                )
+                log.warning("%s", leg.failed)
+                return
             try:
-                await leg.upload.write(piece)
+                task.result()
             except StorageError as exc:
                 log.warning("node %s dropped from upload of %s: %s", leg.uuid, self.key, exc)
                 leg.failed = exc
@@ -185,6 +206,8 @@ class ClusterStorage:
         monotonic: Callable[[], float] = time.monotonic,
         relays: Mapping[RepoUUID, Storage] | None = None,
         relayed: Mapping[RepoUUID, RepoUUID] | None = None,
+        health: NodeHealth | None = None,
+        leg_timeout: float = 60.0,
     ) -> None:
         """A cluster with these nodes.
 
@@ -199,11 +222,16 @@ class ClusterStorage:
                 cluster UUID.
             relayed: the nodes in ``nodes`` reached through a relay (read only), each
                 with the UUID of the gateway it is reached through.
+            health: recent node failures, shared between requests (reads try
+                suspect nodes last).
+            leg_timeout: seconds a node may stall an upload before it is dropped.
         """
         self._uuid = uuid
         self._nodes = dict(nodes)
         self._relays = dict(relays or {})
         self._relayed = dict(relayed or {})
+        self._health = health or NodeHealth()
+        self._leg_timeout = leg_timeout
         self._costs = costs
         self._locations = locations
         self._wants = wants
@@ -217,15 +245,20 @@ class ClusterStorage:
     async def _holders(self, key: Key) -> list[RepoUUID]:
         present = set(await self._locations(key))
         holders = [u for u in self._nodes if u in present]
-        return sorted(holders, key=lambda u: (self._costs.get(u, 100.0), u))
+        suspect = self._health.suspect
+        return sorted(holders, key=lambda u: (suspect(u), self._costs.get(u, 100.0), u))
 
     async def checkpresent(self, key: Key) -> bool:
         """Ask one node the location log names (none: not present, nothing asked)."""
         for uuid in await self._holders(key):
             try:
-                return await self._nodes[uuid].checkpresent(key)
+                found = await self._nodes[uuid].checkpresent(key)
             except StorageError as exc:
                 log.warning("node %s could not check %s: %s", uuid, key, exc)
+                self._health.failed(uuid)
+            else:
+                self._health.succeeded(uuid)
+                return found
         return False
 
     @asynccontextmanager
@@ -238,8 +271,11 @@ class ClusterStorage:
                 source = await context.__aenter__()
             except StorageError as exc:
                 log.warning("node %s could not send %s: %s", uuid, key, exc)
+                if not isinstance(exc, KeyNotPresent):
+                    self._health.failed(uuid)
                 last = exc
                 continue
+            self._health.succeeded(uuid)
             try:
                 yield source
             except BaseException as exc:
@@ -308,7 +344,7 @@ class ClusterStorage:
                 await open_leg(uuid, node, relay)
             if not legs and not already:
                 raise StorageError(f"no node of cluster {self._uuid} can take {key}")
-            upload = ClusterUpload(key=key, legs=legs)
+            upload = ClusterUpload(key=key, legs=legs, leg_timeout=self._leg_timeout)
             if not legs:
                 upload.already = tuple(sorted(set(already)))
             else:

@@ -19,7 +19,8 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from annexproxy.cluster.clusterstore import ClusterStorage, Wants
-from annexproxy.cluster.nodes import GatewayLogged, open_node
+from annexproxy.cluster.health import NodeHealth
+from annexproxy.cluster.nodes import GatewayLogged, RepositoryChunkLog, open_node
 from annexproxy.cluster.topology import NodeAddress, Topology, build_topology
 from annexproxy.errors import AnnexProxyError
 from annexproxy.keys import Key
@@ -54,6 +55,7 @@ class GatewayTargets:
         self._loaded_at = float("-inf")
         self._nodes: dict[RepoUUID, Storage] = {}
         self._relays: dict[tuple[RepoUUID, RepoUUID, tuple[RepoUUID, ...]], Storage] = {}
+        self._health = NodeHealth()
         self._lock = asyncio.Lock()
         self._preferred: PreferredWants | None = None
         self._preferred_at = float("-inf")
@@ -104,7 +106,11 @@ class GatewayTargets:
             if uuid not in self._nodes:
                 try:
                     inner = await open_node(
-                        topology.nodes[uuid], self.own, self._stack, base=self._local.path
+                        topology.nodes[uuid],
+                        self.own,
+                        self._stack,
+                        base=self._local.path,
+                        chunk_log=RepositoryChunkLog(self._local),
                     )
                 except AnnexProxyError as exc:
                     log.warning("cannot open node %s: %s", topology.describe(uuid), exc)
@@ -137,6 +143,7 @@ class GatewayTargets:
             wants=self._wants or self._preferred_wants,
             relays=relays,
             relayed={u: via for u in nodes if (via := topology.nodes[u].via) is not None},
+            health=self._health,
         )
 
     async def _relay(self, address: NodeAddress, bypass: tuple[RepoUUID, ...]) -> Storage | None:

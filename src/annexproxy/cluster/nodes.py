@@ -16,10 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+from annexproxy.branch.paths import key_log_path
 from annexproxy.cluster.topology import NodeAddress, is_local_url
 from annexproxy.errors import PartialRemoval
 from annexproxy.keys import Key
-from annexproxy.server.repository import open_repository
+from annexproxy.server.repository import LocalRepository, open_repository
+from annexproxy.special.chunking import CHUNK_LOG, chunk_size_of
+from annexproxy.special.registry import open_backend
+from annexproxy.special.storage import ChunkLog, SpecialRemoteStorage
 from annexproxy.storage.base import (
     ContentLock,
     ObjectSource,
@@ -77,6 +81,42 @@ def _local_path(url: str, base: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
+class RepositoryChunkLog:
+    """Chunk logs (``<key>.log.cnk``) kept in the gateway repository's branch."""
+
+    def __init__(self, repository: LocalRepository) -> None:
+        """Read and write through ``repository``'s journal."""
+        self._repository = repository
+
+    def _path(self, key: Key) -> str:
+        branchhash1 = self._repository.journal.settings.branchhash1
+        return key_log_path(key, CHUNK_LOG, branchhash1=branchhash1)
+
+    async def read(self, key: Key) -> bytes:
+        """The chunk log of ``key``."""
+        return await self._repository.read_log(self._path(key))
+
+    async def change(self, key: Key, change: Callable[[bytes], bytes]) -> None:
+        """Rewrite the chunk log of ``key`` under the journal lock."""
+        await self._repository.change_log(self._path(key), change)
+
+
+async def open_special(
+    address: NodeAddress, stack: AsyncExitStack, *, base: Path, chunk_log: ChunkLog | None
+) -> Storage:
+    """Open a special remote node (directory, S3, external) as a storage.
+
+    Raises:
+        ConfigError: its type is not supported or its configuration is incomplete.
+    """
+    special = address.special
+    assert special is not None
+    backend = await open_backend(special, stack, base=base)
+    return SpecialRemoteStorage(
+        address.uuid, backend, chunk_size=chunk_size_of(special), chunk_log=chunk_log
+    )
+
+
 async def open_node(
     address: NodeAddress,
     gateway: RepoUUID,
@@ -84,16 +124,20 @@ async def open_node(
     *,
     base: Path,
     bypass: tuple[RepoUUID, ...] = (),
+    chunk_log: ChunkLog | None = None,
 ) -> Storage:
     """Open the node's storage; its resources are closed with ``stack``.
 
     A relative path is taken relative to the gateway repository ``base`` (as git does).
     ``bypass`` lists the gateways the node must not route through (sent as BYPASS).
+    A special remote's chunk logs are kept in ``chunk_log`` (the gateway's branch).
 
     Raises:
         ConfigError: the node's annex+http URL is malformed.
         RepositoryError: a local node is not a usable repository.
     """
+    if address.special is not None:
+        return await open_special(address, stack, base=base, chunk_log=chunk_log)
     url = address.url
     if is_local_url(url) and not address.annex_url:
         path = _local_path(url, base)

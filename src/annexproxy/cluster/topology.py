@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from annexproxy.branch.logs.snapshot import BranchConfig
+from annexproxy.special.remote import SpecialRemote, find_special_remote
 from annexproxy.uuids import RepoUUID, is_cluster_uuid
 
 DEFAULT_COST = 100.0
@@ -38,6 +39,8 @@ class NodeAddress:
     ssh_options: tuple[str, ...] = ()
     via: RepoUUID | None = None
     """The other gateway this repository is reached through (None: reached directly)."""
+    special: SpecialRemote | None = None
+    """The special remote's configuration, when the node is one (no url then)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,7 +109,9 @@ def build_topology(entries: Mapping[str, str], config: BranchConfig) -> Topology
         node_of = set(entries.get(f"remote.{name}.annex-cluster-node", "").split())
         if not (_true(entries.get(f"remote.{name}.annex-proxy")) or node_of & set(cluster_names)):
             continue
-        nodes[RepoUUID(entry.uuid)] = _address(entries, name, entry.uuid)
+        address = _address(entries, name, entry.uuid)
+        special = find_special_remote(entries, config.remotes, name)
+        nodes[RepoUUID(entry.uuid)] = replace(address, special=special) if special else address
     clusters = {
         RepoUUID(cu): frozenset(RepoUUID(n) for n in members if n in nodes)
         for cu, members in config.clusters.items()

@@ -9,7 +9,8 @@ A gateway also records here what its proxied nodes gained or lost (`record`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,23 @@ class LocalRepository:
             RepositoryError: the journal cannot be written.
         """
         await self.journal.arecord_presence(key, uuid, present)
+        self.committer.changed()
+
+    async def read_log(self, path: str) -> bytes:
+        """A branch file as readers see it (journal, branch, siblings); ``b""`` if none.
+
+        Raises:
+            RepositoryError: git or the journal cannot be read.
+        """
+        return await asyncio.to_thread(lambda: self.view().read(path) or b"")
+
+    async def change_log(self, path: str, change: Callable[[bytes], bytes]) -> None:
+        """Rewrite a branch file through the journal under its lock; commit it soon.
+
+        Raises:
+            RepositoryError: the journal cannot be written.
+        """
+        await asyncio.to_thread(self.journal.modify, path, change)
         self.committer.changed()
 
     def view(self) -> BranchView:

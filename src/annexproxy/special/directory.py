@@ -1,18 +1,235 @@
-"""The ``directory``-type special remote backend (placeholder until it is written)."""
+"""The ``directory`` special remote: objects in a directory tree, as git-annex keeps them.
+
+An object lives at ``<dir>/<hashdirlower><kf>/<kf>`` (``<hashdirmixed>`` is read too,
+as git-annex once wrote there); chunk keys hash like their parent key, so the chunks of
+one key share a hash directory. A store writes ``<dir>/tmp/<kf>/<kf>`` and renames that
+directory into place, then makes file and directory read-only; a removal deletes the
+key's directory and the hash directories left empty (git-annex ``Remote/Directory``).
+The directory comes from git config ``remote.NAME.annex-directory``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import shutil
+import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from annexproxy.errors import ConfigError
-from annexproxy.special.backend import RemoteBackend
+from annexproxy.errors import ConfigError, KeyNotPresent, NodeUnavailable, StorageError
+from annexproxy.keys import Key
 from annexproxy.special.remote import SpecialRemote
 
+_READ = 1 << 20
+_THREAD_WRITE = 1 << 16
 
-async def open_directory(remote: SpecialRemote, *, base: Path) -> RemoteBackend:
-    """Open the backend of ``remote``.
+
+class _DirectorySession:
+    def __init__(self, backend: DirectoryBackend, name: Key) -> None:
+        self._backend = backend
+        self._name = name
+        kf = name.keyfile()
+        self.tmpdir = backend.top / "tmp" / kf
+        self.tmpfile = self.tmpdir / kf
+        self._fd: int | None = None
+        self.committed = False
+
+    def open(self) -> None:
+        if self.tmpdir.exists():
+            shutil.rmtree(self.tmpdir, onerror=_retry_writable)
+        self.tmpdir.mkdir(parents=True)
+        self._fd = os.open(
+            self.tmpfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
+        )
+
+    def _write_sync(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    async def write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise StorageError(f"{self._name}: write after the store ended")
+        try:
+            if len(data) >= _THREAD_WRITE:
+                await asyncio.to_thread(self._write_sync, data)
+            else:
+                self._write_sync(data)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.tmpfile}: {exc}") from exc
+
+    async def commit(self) -> None:
+        if self._fd is None:
+            raise StorageError(f"{self._name}: commit after the store ended")
+        try:
+            await asyncio.to_thread(self._finish)
+        except OSError as exc:
+            raise StorageError(f"cannot store {self._name} in {self._backend.top}: {exc}") from exc
+        self.committed = True
+
+    def _finish(self) -> None:
+        assert self._fd is not None
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        dest = self._backend.key_dir(self._name)
+        if dest.exists():
+            _remove_tree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(self.tmpdir, dest)
+        with contextlib.suppress(OSError):
+            _read_only(dest / self.tmpfile.name)
+            _read_only(dest)
+
+    def discard(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.tmpdir.exists():
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+class DirectoryBackend:
+    """A `RemoteBackend` over a directory special remote's tree."""
+
+    def __init__(self, top: Path) -> None:
+        """Use the remote whose objects are below ``top``."""
+        self.top = top
+
+    def key_dir(self, name: Key) -> Path:
+        """The directory an object is stored in (the default, lower-case hash)."""
+        return self.top / name.hashdir_lower() / name.keyfile()
+
+    def _locations(self, name: Key) -> list[Path]:
+        kf = name.keyfile()
+        return [
+            self.top / name.hashdir_lower() / kf / kf,
+            self.top / name.hashdir_mixed() / kf / kf,
+        ]
+
+    def _find(self, name: Key) -> Path | None:
+        for path in self._locations(name):
+            if path.is_file():
+                return path
+        if not self.top.is_dir():
+            raise NodeUnavailable(f"directory {self.top} is not accessible")
+        return None
+
+    @asynccontextmanager
+    async def store(self, name: Key, size: int | None) -> AsyncIterator[_DirectorySession]:
+        """Write to ``tmp/<kf>/<kf>``; the commit renames it into place."""
+        if not self.top.is_dir():
+            raise NodeUnavailable(f"directory {self.top} is not accessible")
+        session = _DirectorySession(self, name)
+        try:
+            await asyncio.to_thread(session.open)
+        except OSError as exc:
+            raise StorageError(f"cannot store {name} in {self.top}: {exc}") from exc
+        try:
+            yield session
+        finally:
+            if not session.committed:
+                await asyncio.to_thread(session.discard)
+
+    async def retrieve(self, name: Key, offset: int = 0) -> AsyncIterator[bytes]:
+        """Read the object from ``offset``."""
+        path = self._find(name)
+        if path is None:
+            raise KeyNotPresent(f"{name} is not in {self.top}", key=str(name))
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError as exc:
+            raise KeyNotPresent(f"{name} is not in {self.top}", key=str(name)) from exc
+        with handle:
+            handle.seek(offset)
+            while chunk := await asyncio.to_thread(handle.read, _READ):
+                yield chunk
+
+    def local_path(self, name: Key) -> Path | None:
+        """The object's file, for sendfile."""
+        try:
+            return self._find(name)
+        except NodeUnavailable:
+            return None
+
+    async def present(self, name: Key) -> bool:
+        """Whether the object's file exists.
+
+        Raises:
+            NodeUnavailable: the directory itself is missing (an unmounted disk).
+        """
+        return await asyncio.to_thread(self._find, name) is not None
+
+    async def remove(self, name: Key) -> None:
+        """Delete the object's directory and empty hash directories."""
+        kf = name.keyfile()
+        for hashdir in (name.hashdir_lower(), name.hashdir_mixed()):
+            directory = self.top / hashdir / kf
+            try:
+                await asyncio.to_thread(_remove_with_parents, self.top, directory)
+            except OSError as exc:
+                raise StorageError(f"cannot remove {name} from {self.top}: {exc}") from exc
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+def _read_only(path: Path) -> None:
+    mode = path.stat().st_mode
+    path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _retry_writable(func: object, path: str, _info: object) -> None:
+    os.chmod(os.path.dirname(path), 0o755)
+    if callable(func):
+        func(path)
+
+
+def _remove_tree(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        directory.chmod(0o755)
+    shutil.rmtree(directory, onerror=_retry_writable)
+
+
+def _remove_with_parents(top: Path, directory: Path) -> None:
+    if not directory.exists():
+        return
+    _remove_tree(directory)
+    parent = directory.parent
+    while parent != top and top in parent.parents:
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+        parent = parent.parent
+
+
+def directory_of(remote: SpecialRemote, base: Path) -> Path:
+    """Where a directory special remote keeps its objects (relative to ``base``).
 
     Raises:
-        ConfigError: always, for now.
+        ConfigError: the directory is not configured.
     """
-    raise ConfigError(f"special remote {remote.name!r}: type directory is not supported yet")
+    directory = remote.git.get("annex-directory") or remote.params.get("directory")
+    if not directory:
+        raise ConfigError(
+            f"special remote {remote.name!r} has no directory; set "
+            f"remote.{remote.name}.annex-directory (git annex enableremote does)"
+        )
+    top = Path(directory).expanduser()
+    return top if top.is_absolute() else base / top
+
+
+async def open_directory(remote: SpecialRemote, *, base: Path) -> DirectoryBackend:
+    """The backend of a directory special remote (``remote.NAME.annex-directory``).
+
+    Raises:
+        ConfigError: the directory is not configured.
+    """
+    return DirectoryBackend(directory_of(remote, base))

@@ -25,7 +25,8 @@ async def open_backend(
         base: the gateway repository's top directory (relative paths, creds, temp files).
 
     Raises:
-        ConfigError: the type is not supported or its settings are incomplete.
+        ConfigError: the type is not supported, its settings are incomplete, or its
+            cipher cannot be read (encrypted remotes are wrapped in `EncryptedBackend`).
     """
     backend: RemoteBackend
     if remote.type == "directory":
@@ -45,5 +46,11 @@ async def open_backend(
             f"special remote {remote.name!r} has type {remote.type!r}, which annexproxy "
             "cannot proxy (supported: directory, S3, external)"
         )
+    if remote.params.get("encryption", "none") != "none":
+        from annexproxy.special.encryption import EncryptedBackend, cipher_of
+
+        cipher = cipher_of(remote)
+        if cipher is not None:
+            backend = EncryptedBackend(backend, cipher)
     stack.push_async_callback(backend.aclose)
     return backend

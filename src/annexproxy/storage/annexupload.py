@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import threading
 from typing import TYPE_CHECKING
 
 from annexproxy.errors import OutOfSpace, StorageError, VerificationFailed
@@ -62,6 +63,8 @@ class AnnexUpload:
         self._tmp = storage.layout.tmp_path(key)
         self._done = False
         self._hash_elsewhere = False
+        self._io_lock = threading.Lock()
+        self._close_pending = False
         self._hash_confirmed = False
         self._already_have: Others | None = () if storage.find_object(key) is not None else None
 
@@ -126,11 +129,19 @@ class AnnexUpload:
             self._discard()
 
     def _write_sync(self, fd: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if self._verifier is not None:
-            self._verifier.update(data)
+        # Under the I/O lock: `close` from the event loop must not close (and let the
+        # system reuse) the descriptor while a worker thread still writes to it.
+        with self._io_lock:
+            if self._fd != fd:
+                raise OSError(errno.EBADF, "the upload was closed")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self._verifier is not None:
+                self._verifier.update(data)
+            if self._close_pending:
+                self._fd = None
+                os.close(fd)
 
     async def write(self, data: bytes) -> None:
         """Append bytes to the partial content, hashing them on the way.
@@ -239,10 +250,20 @@ class AnnexUpload:
         _fsync_dir(keydir.parent)
 
     def close(self) -> None:
-        """Close the partial file; its bytes stay for a later resume unless discarded."""
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)
+        """Close the partial file; its bytes stay for a later resume unless discarded.
+
+        While a worker thread is writing (a write abandoned as too slow), the thread
+        closes the file when its write returns.
+        """
+        if not self._io_lock.acquire(blocking=False):
+            self._close_pending = True
+            return
+        try:
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                os.close(fd)
+        finally:
+            self._io_lock.release()
 
 
 def _hash_prefix(fd: int, size: int, verifier: Verifier) -> None:

@@ -121,6 +121,8 @@ class StorageConformance:
     # True for a backend that aborts an upload while another of the same key runs, rather
     # than making it wait (git-annex-shell does).
     uploads_abort_when_busy: ClassVar[bool] = False
+    # False for special remotes: git-annex cannot lock content on them (LOCKCONTENT fails).
+    locks_content: ClassVar[bool] = True
 
     @pytest.fixture
     def make_storage(self) -> StorageFactory:
@@ -272,7 +274,20 @@ class StorageConformance:
         run(body())
 
     def test_lock_blocks_remove(self, make_storage: StorageFactory) -> None:
-        """Lock blocks remove."""
+        """Lock blocks remove (or, where content cannot be locked, locking is refused)."""
+        if not self.locks_content:
+
+            async def refused() -> None:
+                storage = make_storage()
+                key = await store(storage, content(300))
+                with pytest.raises(ContentLocked):
+                    await storage.lock_content(key)
+                await storage.remove(key)
+                with pytest.raises(KeyNotPresent):
+                    await storage.lock_content(key)
+
+            run(refused())
+            return
 
         async def body() -> None:
             log = PresenceRecorder()

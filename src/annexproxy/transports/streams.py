@@ -8,13 +8,21 @@ threads so the event loop stays free for locks and timers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
+import select
+import stat
 from pathlib import Path
 from typing import Protocol
 
 from annexproxy.errors import NodeUnavailable
 
 CHUNK = 1 << 20
+PIPE_READ = 1 << 18
+"""Most bytes one read from a pipe gathers. Larger buffers, made and freed in worker
+threads, fragment glibc's heap: 1 MiB reads grew annexproxy-shell to 100 MB during a
+128 MiB upload, 256 KiB reads keep it near 42 MB at the same speed."""
 
 
 class ByteStream(Protocol):
@@ -43,6 +51,16 @@ class ByteStream(Protocol):
         ...
 
 
+def _widen_pipe(fd: int) -> None:
+    """Give a pipe a 1 MiB buffer where Linux allows it (fewer, larger reads and writes)."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:
+        return
+    with contextlib.suppress(OSError):
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, set_size, CHUNK)
+
+
 def _sendfile_disabled() -> bool:
     # Kill switch, like aiohttp's AIOHTTP_NOSENDFILE.
     return bool(os.environ.get("ANNEXPROXY_NOSENDFILE"))
@@ -54,13 +72,37 @@ class FdStream:
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self._read_fd = read_fd
         self._write_fd = write_fd
+        for fd in (read_fd, write_fd):
+            _widen_pipe(fd)
 
     async def receive_some(self, max_bytes: int = CHUNK) -> bytes:
-        """Read from the input descriptor in a worker thread."""
+        """Read from the input descriptor in a worker thread.
+
+        What is already waiting is gathered in the same thread hop, up to ``max_bytes``
+        (at most `PIPE_READ`):
+        a pipe hands out at most its buffer per read, and an upload should not cost a
+        hop (and a write per node) for every 64 KiB.
+        """
         try:
-            return await asyncio.to_thread(os.read, self._read_fd, max_bytes)
+            return await asyncio.to_thread(self._read_available, min(max_bytes, PIPE_READ))
         except OSError as exc:
             raise NodeUnavailable(f"reading from the client failed: {exc}") from exc
+
+    def _read_available(self, max_bytes: int) -> bytes:
+        first = os.read(self._read_fd, max_bytes)
+        if not first or len(first) >= max_bytes:
+            return first
+        parts, total = [first], len(first)
+        while total < max_bytes:
+            ready, _, _ = select.select([self._read_fd], [], [], 0)
+            if not ready:
+                break
+            more = os.read(self._read_fd, max_bytes - total)
+            if not more:
+                break  # end of stream: the next read reports it
+            parts.append(more)
+            total += len(more)
+        return b"".join(parts)
 
     async def send_all(self, data: bytes) -> None:
         """Write everything to the output descriptor."""

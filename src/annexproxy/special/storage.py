@@ -1,0 +1,368 @@
+"""A special remote as a `Storage`: verification and chunking over a `RemoteBackend`.
+
+* Uploads stream into the backend while the content is hashed; an unchunked object is
+  made visible (committed) only once its hash matched the key, so nothing unverified is
+  ever stored under a key's name. Chunked uploads store each chunk as it fills and the
+  last one after verification; the chunk log is written only then, and the chunks of
+  content that failed are removed. Nothing is spooled to disk or memory.
+* Reads stream the object (or its chunks, in order) from the backend; a backend with a
+  local file lets the transport use sendfile.
+* Content cannot be locked on a special remote (git-annex answers FAILURE); REMOVE-BEFORE
+  is honoured against the gateway's own clock, which also answers GETTIMESTAMP (the
+  request git-annex's gateway leaves unanswered for special remotes).
+* Unlike git-annex's gateway, content already on the remote is answered ALREADY-HAVE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Protocol
+
+from annexproxy.branch.journal import vector_clock
+from annexproxy.errors import (
+    ContentLocked,
+    KeyNotPresent,
+    StorageError,
+    VerificationFailed,
+)
+from annexproxy.keys import Key
+from annexproxy.special import chunking
+from annexproxy.special.backend import RemoteBackend, StoreSession
+from annexproxy.storage.base import ContentLock, Others
+from annexproxy.storage.hashing import Verifier, verifier_for
+from annexproxy.uuids import RepoUUID
+
+_THREAD_HASH = 1 << 16
+
+PresenceLog = Callable[[Key, bool], Awaitable[None]]
+
+
+class ChunkLog(Protocol):
+    """The gateway's chunk logs (``<key>.log.cnk``), read and changed through its journal."""
+
+    async def read(self, key: Key) -> bytes:
+        """The chunk log of ``key`` (``b""`` when there is none)."""
+        ...
+
+    async def change(self, key: Key, change: Callable[[bytes], bytes]) -> None:
+        """Rewrite the chunk log of ``key`` under the journal lock."""
+        ...
+
+
+class _Source:
+    def __init__(
+        self, backend: RemoteBackend, names: list[Key], offset: int, length: int, path: Path | None
+    ) -> None:
+        self._backend = backend
+        self._names = names
+        self._offset = offset
+        self._length = length
+        self._path = path
+
+    @property
+    def length(self) -> int:
+        return self._length
+
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    async def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        skip = self._offset
+        for name in self._names:
+            size = name.chunk_size if name.is_chunk else None
+            if size is not None and name.chunk_num is not None:
+                # Chunk n holds bytes [(n-1)*size, n*size): skip whole chunks first.
+                start = (name.chunk_num - 1) * size
+                if start + size <= self._offset:
+                    continue
+                skip = max(0, self._offset - start)
+            async for piece in self._backend.retrieve(name, skip):
+                for i in range(0, len(piece), chunk_size):
+                    yield piece[i : i + chunk_size]
+            skip = 0
+
+    def unchanged(self) -> bool:
+        return True
+
+
+class _Upload:
+    def __init__(self, storage: SpecialRemoteStorage, key: Key, already: bool) -> None:
+        self._storage = storage
+        self._key = key
+        self._already = already
+        self._verifier: Verifier | None = verifier_for(key)
+        self._received = 0
+        self._placed = 0  # bytes handed to store sessions
+        chunk_size = storage.chunk_size
+        if chunk_size is not None and (key.size is None or not chunking.chunkable(key)):
+            chunk_size = None
+        self._chunk_size = chunk_size
+        self._stack = AsyncExitStack()
+        self._session: StoreSession | None = None
+        self._session_fill = 0
+        self._stored: list[Key] = []
+        self._pending: Key | None = None
+        self.done = False
+
+    @property
+    def offset(self) -> int:
+        return 0
+
+    @property
+    def already_have(self) -> Others | None:
+        return () if self._already else None
+
+    def _name(self, number: int) -> Key:
+        if self._chunk_size is None:
+            return self._key
+        return chunking.chunk_keys(self._key, self._chunk_size, number)[-1]
+
+    async def _open(self) -> StoreSession:
+        if self._session is None:
+            number = len(self._stored) + 1
+            name = self._name(number)
+            size = self._key.size
+            if self._chunk_size is not None and size is not None:
+                size = min(self._chunk_size, size - (number - 1) * self._chunk_size)
+            self._session = await self._stack.enter_async_context(
+                self._storage.backend.store(name, size)
+            )
+            self._pending = name
+            self._session_fill = 0
+        return self._session
+
+    async def _seal(self) -> None:
+        """Commit the current chunk (only before the last one: that waits for the hash)."""
+        assert self._session is not None
+        assert self._pending is not None
+        await self._session.commit()
+        self._stored.append(self._pending)
+        self._session = None
+        self._pending = None
+
+    async def write(self, data: bytes) -> None:
+        if self._already:
+            return  # the content is there: what is sent is not needed
+        if self.done:
+            raise StorageError(f"{self._key}: write after the upload ended")
+        size = self._key.size
+        if size is not None and self._received + len(data) > size:
+            raise VerificationFailed(
+                f"{self._key}: more bytes than its size",
+                key=str(self._key),
+                expected=str(size),
+                got=str(self._received + len(data)),
+            )
+        if self._verifier is not None:
+            if len(data) >= _THREAD_HASH:
+                await asyncio.to_thread(self._verifier.update, data)
+            else:
+                self._verifier.update(data)
+        self._received += len(data)
+        view = memoryview(data)
+        while view:
+            session = await self._open()
+            room = len(view)
+            if self._chunk_size is not None:
+                room = min(room, self._chunk_size - self._session_fill)
+            await session.write(bytes(view[:room]))
+            self._session_fill += room
+            self._placed += room
+            view = view[room:]
+            if (
+                self._chunk_size is not None
+                and self._session_fill == self._chunk_size
+                and self._placed < (size or 0)
+            ):
+                await self._seal()  # a full chunk with more to come; the last one waits
+
+    def _verify(self, sender_valid: bool) -> None:
+        key = self._key
+        if key.size is not None and self._received != key.size:
+            raise VerificationFailed(
+                f"{key}: got {self._received} of {key.size} bytes",
+                key=str(key),
+                expected=str(key.size),
+                got=str(self._received),
+            )
+        if self._verifier is None:
+            if not sender_valid:
+                raise VerificationFailed(
+                    f"{key} cannot be verified and the sender said INVALID",
+                    key=str(key),
+                    expected="VALID",
+                    got="INVALID",
+                )
+        elif not self._verifier.matches():
+            raise VerificationFailed(
+                f"{key}: content hash {self._verifier.hexdigest()} does not match",
+                key=str(key),
+                expected=self._verifier.expected,
+                got=self._verifier.hexdigest(),
+            )
+
+    async def commit(self, *, sender_valid: bool) -> Others:
+        if self._already:
+            self.done = True
+            return ()
+        if self.done:
+            raise StorageError(f"{self._key}: commit after the upload ended")
+        self.done = True
+        try:
+            self._verify(sender_valid)
+        except VerificationFailed:
+            await self._remove_stored()
+            raise
+        await self._open()  # empty content: one empty object (or chunk)
+        await self._seal()
+        if self._chunk_size is not None:
+            await self._storage.log_chunks(self._key, self._chunk_size, len(self._stored))
+        if self._storage.presence_log is not None:
+            await self._storage.presence_log(self._key, True)
+        return ()
+
+    async def _remove_stored(self) -> None:
+        for name in self._stored:
+            with contextlib.suppress(StorageError):
+                await self._storage.backend.remove(name)
+        self._stored.clear()
+
+    async def aclose(self) -> None:
+        """Abandon what was not committed (stored chunks of unfinished content stay)."""
+        await self._stack.aclose()
+
+
+class SpecialRemoteStorage:
+    """A `Storage` for one special remote."""
+
+    def __init__(
+        self,
+        uuid: RepoUUID,
+        backend: RemoteBackend,
+        *,
+        chunk_size: int | None = None,
+        chunk_log: ChunkLog | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        presence_log: PresenceLog | None = None,
+    ) -> None:
+        """Serve the remote ``uuid`` stored in ``backend``.
+
+        Args:
+            uuid: the special remote's UUID.
+            backend: its primitive operations.
+            chunk_size: its ``chunk=`` size (None: it does not chunk new uploads).
+            chunk_log: the gateway's chunk logs; None reads no chunked layouts.
+            monotonic: the gateway's clock (GETTIMESTAMP, REMOVE-BEFORE).
+            presence_log: awaited after content was stored (True) or removed (False).
+        """
+        self._uuid = uuid
+        self.backend = backend
+        self.chunk_size = chunk_size
+        self._chunk_log = chunk_log
+        self._monotonic = monotonic
+        self.presence_log = presence_log
+        self._upload_locks: dict[Key, tuple[asyncio.Lock, int]] = {}
+
+    @property
+    def uuid(self) -> RepoUUID:
+        """The special remote's UUID."""
+        return self._uuid
+
+    async def _recorded(self, key: Key) -> list[tuple[int, int]]:
+        if self._chunk_log is None:
+            return []
+        return chunking.recorded_chunks(await self._chunk_log.read(key), self._uuid)
+
+    async def _layout(self, key: Key) -> list[Key] | None:
+        """The stored names of ``key``'s content, or None when it is not all there."""
+        for names in chunking.layouts(key, self.chunk_size, await self._recorded(key)):
+            if all([await self.backend.present(name) for name in names]):
+                return names
+        return None
+
+    async def log_chunks(self, key: Key, chunk_size: int, count: int) -> None:
+        """Record in the chunk log that ``count`` chunks of ``chunk_size`` are stored."""
+        if self._chunk_log is None:
+            return
+        now = vector_clock()
+        await self._chunk_log.change(
+            key, lambda content: chunking.record_chunks(content, self._uuid, chunk_size, count, now)
+        )
+
+    async def checkpresent(self, key: Key) -> bool:
+        """Whether every stored piece of the content is there."""
+        return await self._layout(key) is not None
+
+    @asynccontextmanager
+    async def retrieve(self, key: Key, offset: int = 0) -> AsyncIterator[_Source]:
+        """Stream the content (or its chunks in order) from ``offset``."""
+        names = await self._layout(key)
+        if names is None:
+            raise KeyNotPresent(f"{key} is not on special remote {self._uuid}", key=str(key))
+        path = self.backend.local_path(names[0]) if names == [key] else None
+        size = key.size
+        if size is None and path is not None:
+            size = path.stat().st_size
+        if size is None:
+            raise StorageError(
+                f"{key} has no size field; a special remote cannot say how long it is"
+            )
+        offset = max(0, min(offset, size))
+        yield _Source(self.backend, names, offset, size - offset, path)
+
+    @asynccontextmanager
+    async def upload(self, key: Key, associated_file: str | None = None) -> AsyncIterator[_Upload]:
+        """Store ``key``, verified; one upload of a key at a time."""
+        lock, users = self._upload_locks.get(key, (asyncio.Lock(), 0))
+        self._upload_locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                upload = _Upload(self, key, await self.checkpresent(key))
+                try:
+                    yield upload
+                finally:
+                    await upload.aclose()
+        finally:
+            lock, users = self._upload_locks[key]
+            if users == 1:
+                del self._upload_locks[key]
+            else:
+                self._upload_locks[key] = (lock, users - 1)
+
+    async def lock_content(self, key: Key) -> ContentLock:
+        """Refused: a special remote cannot keep content locked (git-annex: FAILURE)."""
+        if not await self.checkpresent(key):
+            raise KeyNotPresent(f"{key} is not on special remote {self._uuid}", key=str(key))
+        raise ContentLocked(
+            f"special remote {self._uuid} cannot lock {key}; drop proofs need another copy",
+            key=str(key),
+        )
+
+    async def remove(self, key: Key, *, before: int | None = None) -> Others:
+        """Remove every stored piece of ``key``; record its chunks gone."""
+        if before is not None and await self.timestamp() >= before:
+            raise StorageError(f"the deadline to remove {key} passed; lock the copies again")
+        recorded = await self._recorded(key)
+        had = await self._layout(key) is not None
+        for names in chunking.layouts(key, self.chunk_size, recorded):
+            for name in names:
+                await self.backend.remove(name)
+        for chunk_size, _count in recorded:
+            await self.log_chunks(key, chunk_size, 0)
+        if had and self.presence_log is not None:
+            await self.presence_log(key, False)
+        return ()
+
+    async def timestamp(self) -> int:
+        """The gateway's clock."""
+        return int(self._monotonic())
