@@ -255,7 +255,8 @@ class _Program:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.kill()
             await self._proc.wait()
-        await self._stderr
+        # The relay ends at the stderr EOF (it may have been cancelled at loop shutdown).
+        await asyncio.wait({self._stderr})
 
 
 # --- the backend ------------------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""An external special remote behind the gateway, used by the real git-annex client.
+
+The gateway has an external remote (``git-annex-remote-testdir``, tests/interop/
+testdir_remote.py, on PATH) with ``annex-proxy=true`` and ``annexproxy updateproxy``.
+Over ssh (annexproxy-shell) and HTTP (annexproxy serve) a client copies to it, gets from
+it, fscks and drops from it; the gateway's own git-annex sees what we stored.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from annexproxy.testing.httpserver import annexproxy_serve
+from annexproxy.testing.realannex import AnnexRepo, make_annex_repo, make_ssh_client, run
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+PROGRAM = Path(__file__).with_name("testdir_remote.py")
+SMALL = b"small file through a proxied external remote\n"
+BIG = bytes(range(256)) * 4_000  # 1 MB: many 64 KiB writes by the program
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AnnexRepo:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "git-annex-remote-testdir"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROGRAM}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    store = tmp_path / "store dir"
+    store.mkdir()
+    made = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
+    made.annex(
+        "initremote", "-q", "ext", "type=external", "externaltype=testdir",
+        "encryption=none", f"directory={store}",
+    )  # fmt: skip
+    made.git("config", "remote.ext.annex-proxy", "true")
+    run(["annexproxy", "updateproxy"], made.path)
+    return made
+
+
+def _http_client(gateway: AnnexRepo, path: Path, url: str) -> AnnexRepo:
+    run(["git", "clone", "-q", str(gateway.path), str(path)], path.parent)
+    client = AnnexRepo(path=path, uuid="", bare=False, env={})
+    client.git("config", "remote.origin.annexurl", url)
+    client.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1")
+    client.annex("init", "-q", "client")
+    client.annex("sync", "--no-content", "--quiet", check=False)
+    return client
+
+
+@pytest.fixture(params=["ssh", "http"])
+def client(
+    request: pytest.FixtureRequest, gateway: AnnexRepo, tmp_path: Path
+) -> Iterator[AnnexRepo]:
+    if request.param == "ssh":
+        made = make_ssh_client(gateway, tmp_path / "client", "client")
+        made.annex("sync", "--no-content", "--quiet", check=False)
+        yield made
+        return
+    with annexproxy_serve(gateway.path, "--wideopen") as server:
+        yield _http_client(gateway, tmp_path / "client", server.url)
+
+
+def _add(client: AnnexRepo, name: str, data: bytes) -> str:
+    (client.path / name).write_bytes(data)
+    client.annex("add", "-q", name)
+    client.git("commit", "-q", "-m", name)
+    return client.annex("lookupkey", name).stdout.strip()
+
+
+def test_client_uses_a_proxied_external_remote(gateway: AnnexRepo, client: AnnexRepo) -> None:
+    keys = {name: _add(client, name, data) for name, data in (("s.txt", SMALL), ("b.bin", BIG))}
+    client.annex("copy", "-q", "--to", "origin-ext", ".")
+    uuid = gateway.git("config", "remote.ext.annex-uuid").stdout.strip()
+    for key in keys.values():
+        # The gateway's git-annex, running the same program, finds what we stored.
+        assert gateway.annex("checkpresentkey", key, "ext", check=False).returncode == 0
+        gateway.annex("fsck", "-q", "--from", "ext", "--key", key)
+    assert uuid in client.annex("whereis", "b.bin").stdout
+    client.annex("drop", "-q", "--force", ".")
+    client.annex("get", "-q", "--from", "origin-ext", ".")
+    assert (client.path / "b.bin").read_bytes() == BIG
+    assert (client.path / "s.txt").read_bytes() == SMALL
+    client.annex("fsck", "-q", "--from", "origin-ext", ".")
+    client.annex("drop", "-q", "--from", "origin-ext", "--force", "s.txt")
+    assert gateway.annex("checkpresentkey", keys["s.txt"], "ext", check=False).returncode == 1
+    assert uuid not in client.annex("whereis", "s.txt").stdout
+    tmp = gateway.annexdir / "tmp"
+    assert not list(tmp.glob("annexproxy-*"))
+    # It was annexproxy (not a git-annex) that ran the program, spooling through annex/tmp.
+    trace = (gateway.path.parent / "store dir" / "trace.log").read_text().splitlines()
+    stores = [line for line in trace if line.startswith("TRANSFER STORE")]
+    assert len(stores) == 2
+    assert all(f" {tmp.resolve()}/annexproxy-store-" in line for line in stores)
+    assert any(line.startswith(f"TRANSFER RETRIEVE {keys['b.bin']} ") for line in trace)
