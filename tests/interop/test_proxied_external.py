@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from annexproxy.testing.httpserver import annexproxy_serve
-from annexproxy.testing.realannex import AnnexRepo, make_annex_repo, make_ssh_client, run
+from annexproxy.testing.realannex import (
+    AnnexRepo,
+    assert_testremote_passes,
+    make_annex_repo,
+    make_cluster,
+    make_ssh_client,
+    run,
+    seed_commit,
+)
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -26,13 +34,18 @@ BIG = bytes(range(256)) * 4_000  # 1 MB: many 64 KiB writes by the program
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AnnexRepo:
+def program_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bindir = tmp_path / "bin"
     bindir.mkdir()
     wrapper = bindir / "git-annex-remote-testdir"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROGRAM}" "$@"\n')
     wrapper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    return wrapper
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, program_on_path: Path) -> AnnexRepo:
     store = tmp_path / "store dir"
     store.mkdir()
     made = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
@@ -100,3 +113,33 @@ def test_client_uses_a_proxied_external_remote(gateway: AnnexRepo, client: Annex
     assert len(stores) == 2
     assert all(f" {tmp.resolve()}/annexproxy-store-" in line for line in stores)
     assert any(line.startswith(f"TRANSFER RETRIEVE {keys['b.bin']} ") for line in trace)
+
+
+def test_testremote_on_a_proxied_external_remote(gateway: AnnexRepo, tmp_path: Path) -> None:
+    client = make_ssh_client(gateway, tmp_path / "client", "client")
+    client.annex("sync", "--no-content", "--quiet", check=False)
+    seed_commit(client)
+    assert_testremote_passes(client, "origin-ext", fast=True)
+
+
+def test_external_remote_as_cluster_node(tmp_path: Path, program_on_path: Path) -> None:
+    setup = make_cluster(tmp_path / "cluster", nodes=2)
+    store = tmp_path / "node store"
+    store.mkdir()
+    setup.gateway.annex(
+        "initremote", "-q", "extnode", "type=external", "externaltype=testdir",
+        "encryption=none", f"directory={store}",
+    )  # fmt: skip
+    setup.gateway.git("config", "remote.extnode.annex-cluster-node", setup.name)
+    setup.gateway.annex("updatecluster")
+    client = make_ssh_client(setup.gateway, tmp_path / "client", "client")
+    key = _add(client, "c.bin", BIG)
+    client.annex("copy", "-q", "--to", f"origin-{setup.name}", "c.bin")
+    assert setup.gateway.annex("checkpresentkey", key, "extnode", check=False).returncode == 0
+    node_uuid = setup.gateway.git("config", "remote.extnode.annex-uuid").stdout.strip()
+    assert node_uuid in client.annex("whereis", "c.bin").stdout
+    client.annex("drop", "-q", "--force", "c.bin")
+    client.annex("get", "-q", "--from", f"origin-{setup.name}", "c.bin")
+    assert (client.path / "c.bin").read_bytes() == BIG
+    client.annex("drop", "-q", "--from", f"origin-{setup.name}", "--force", "c.bin")
+    assert setup.gateway.annex("checkpresentkey", key, "extnode", check=False).returncode == 1
