@@ -59,6 +59,13 @@ EXIT_WAIT = 10.0
 GROW_POLL = 0.04
 """Seconds between looks at a download that grows without PROGRESS (git-annex: 40 ms)."""
 CHUNK = 256 * 1024
+_WHEN = {
+    p.State.AWAIT_VERSION: "before saying VERSION",
+    p.State.AWAIT_EXTENSIONS: "during the EXTENSIONS exchange",
+    p.State.IDLE: "between requests",
+    p.State.BUSY: "while handling a request",
+    p.State.CLOSED: "after the conversation ended",
+}
 
 
 def find_gitdir(base: Path) -> tuple[Path, bool]:
@@ -163,7 +170,7 @@ class _Program:
         try:
             return await self._stdout.readuntil(b"\n")
         except asyncio.IncompleteReadError as exc:
-            raise await self._gone(f"while {self.conversation.state.value}") from exc
+            raise await self._gone(_WHEN[self.conversation.state]) from exc
         except asyncio.LimitOverrunError as exc:
             raise NodeUnavailable(
                 f"{self.label} sent a line longer than {p.MAX_LINE_BYTES} bytes; it is "
