@@ -23,7 +23,7 @@ import pytest
 from annexproxy.branch.logs.remoteconfig import parse_remote_log
 from annexproxy.errors import KeyNotPresent, NodeUnavailable
 from annexproxy.keys import Key
-from annexproxy.special.external import ExternalBackend, open_external
+from annexproxy.special.external import MAX_PROCESSES, ExternalBackend, open_external
 from annexproxy.special.registry import open_backend
 from annexproxy.special.remote import SpecialRemote, find_special_remote
 from annexproxy.testing.realannex import AnnexRepo, add_file, make_annex_repo
@@ -328,3 +328,20 @@ def test_missing_program(repo: AnnexRepo, monkeypatch: pytest.MonkeyPatch) -> No
                 await backend.present(key_of(b"x"))
 
     run(body())
+
+
+def test_concurrent_requests_use_a_few_programs(repo: AnnexRepo) -> None:
+    datas = [blob(100_000, seed=10 + i) for i in range(8)]
+    keys = [key_of(data) for data in datas]
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            await asyncio.gather(*(store(backend, k, d) for k, d in zip(keys, datas, strict=True)))
+            assert await asyncio.gather(*(read_all(backend, k) for k in keys)) == datas
+            assert all(await asyncio.gather(*(backend.present(k) for k in keys)))
+            assert 1 <= backend.started <= MAX_PROCESSES
+
+    run(body())
+    assert leftover_tmp(repo) == []
+    for key in keys:
+        repo.annex("checkpresentkey", str(key), "ext")

@@ -143,3 +143,28 @@ def test_external_remote_as_cluster_node(tmp_path: Path, program_on_path: Path) 
     assert (client.path / "c.bin").read_bytes() == BIG
     client.annex("drop", "-q", "--from", f"origin-{setup.name}", "--force", "c.bin")
     assert setup.gateway.annex("checkpresentkey", key, "extnode", check=False).returncode == 1
+
+
+def test_encrypted_chunked_external_remote(tmp_path: Path, program_on_path: Path) -> None:
+    """encryption=shared and chunk=: the program sees only GPGHMAC keys, git-annex agrees."""
+    store = tmp_path / "enc store"
+    store.mkdir()
+    made = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
+    made.annex(
+        "initremote", "-q", "ext", "type=external", "externaltype=testdir",
+        "encryption=shared", "chunk=256KiB", f"directory={store}",
+    )  # fmt: skip
+    made.git("config", "remote.ext.annex-proxy", "true")
+    run(["annexproxy", "updateproxy"], made.path)
+    client = make_ssh_client(made, tmp_path / "client", "client")
+    client.annex("sync", "--no-content", "--quiet", check=False)
+    key = _add(client, "b.bin", BIG)
+    client.annex("copy", "-q", "--to", "origin-ext", "b.bin")
+    stored = [p.name for p in store.rglob("*") if p.is_file() and p.parent.name == p.name]
+    assert len(stored) == 4  # 1 MB in chunks of 256 KiB, each under an encrypted name
+    assert all(name.startswith("GPGHMACSHA1--") for name in stored)  # default mac
+    assert made.annex("checkpresentkey", key, "ext", check=False).returncode == 0
+    made.annex("fsck", "-q", "--from", "ext", "--key", key)
+    client.annex("drop", "-q", "--force", "b.bin")
+    client.annex("get", "-q", "--from", "origin-ext", "b.bin")
+    assert (client.path / "b.bin").read_bytes() == BIG
