@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -150,6 +151,9 @@ def test_reads_what_git_annex_stored(repo: AnnexRepo, store_dir: Path) -> None:
     assert ours["gitdir"] == str(repo.gitdir.resolve()) == ours["GIT_DIR"]
     assert ours["GIT_WORK_TREE"] == str(repo.path.resolve())
     assert ours["cwd"] == theirs["cwd"] == str(repo.path.resolve())
+    # aclose ended our program (and it was reaped).
+    with pytest.raises(ProcessLookupError):
+        os.kill(ours["pid"], 0)
 
 
 def test_git_annex_sees_what_we_store(repo: AnnexRepo) -> None:
@@ -345,3 +349,22 @@ def test_concurrent_requests_use_a_few_programs(repo: AnnexRepo) -> None:
     assert leftover_tmp(repo) == []
     for key in keys:
         repo.annex("checkpresentkey", str(key), "ext")
+
+
+def test_program_that_died_while_idle_is_replaced(repo: AnnexRepo, store_dir: Path) -> None:
+    data = b"still here\n"
+    key = Key.parse(add_file(repo, "kept", data))
+    repo.annex("copy", "--to", "ext", "kept")
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            assert await backend.present(key)
+            pid = json.loads((store_dir / "prepare.log").read_text().splitlines()[-1])["pid"]
+            os.kill(pid, signal.SIGKILL)
+            # Wait until asyncio has reaped it (an event, not a sleep).
+            idle = backend._idle[0]
+            await idle._proc.wait()
+            assert await backend.present(key)
+            assert backend.started == 2
+
+    run(body())

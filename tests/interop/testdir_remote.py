@@ -67,6 +67,7 @@ class Remote:
             return
         self.directory = Path(value)
         record = {
+            "pid": os.getpid(),
             "cwd": os.getcwd(),
             "GIT_DIR": os.environ.get("GIT_DIR"),
             "GIT_WORK_TREE": os.environ.get("GIT_WORK_TREE"),

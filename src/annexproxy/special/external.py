@@ -382,6 +382,16 @@ class ExternalBackend:
             raise
         return program
 
+    async def _take(self) -> _Program:
+        """An idle program that is still running, else a new one."""
+        while self._idle:
+            program = self._idle.pop()
+            if program.idle:
+                return program
+            # It died while idle (killed, crashed on its own): reap it, start another.
+            await program.close(force=True)
+        return await self._start()
+
     @asynccontextmanager
     async def program(self) -> AsyncIterator[_Program]:
         """A prepared program for one request, returned to the pool if still usable.
@@ -392,7 +402,7 @@ class ExternalBackend:
         if self._closed:
             raise NodeUnavailable(f"{self.label}: the backend has been closed")
         async with self._slots:
-            program = self._idle.pop() if self._idle else await self._start()
+            program = await self._take()
             try:
                 yield program
             finally:
