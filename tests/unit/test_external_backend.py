@@ -172,3 +172,21 @@ def test_program_environment(tmp_path: Path) -> None:
     backend = ExternalBackend(remote(), program="git-annex-remote-x", base=tmp_path, environ={})
     assert backend.tmpdir == (tmp_path / ".git" / "annex" / "tmp").resolve()
     assert backend.label == "special remote 'ext' (git-annex-remote-x)"
+
+
+def test_a_program_that_does_not_answer_is_stopped(tmp_path: Path, scripted: Path) -> None:
+    # It takes CHECKPRESENT and then only waits for stdin to close.
+    program(scripted, [*HANDSHAKE, ">PREPARE-SUCCESS", "<CHECKPRESENT"])
+
+    async def body() -> None:
+        backend = ExternalBackend(
+            remote(), program="git-annex-remote-scripted", base=tmp_path, request_timeout=0.5
+        )
+        try:
+            with pytest.raises(NodeUnavailable, match=r"did not answer CHECKPRESENT within 0.5 s"):
+                await backend.present(KEY)
+            assert backend._idle == []  # killed, not pooled
+        finally:
+            await backend.aclose()
+
+    asyncio.run(body())

@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 MAX_PROCESSES = 4
 START_TIMEOUT = 60.0
+REQUEST_TIMEOUT = 600.0
+"""Seconds a program may take over PREPARE, CHECKPRESENT, REMOVE or GETORDERED (requests
+that move no content; transfers are not bounded, like git-annex without stall detection)."""
 """Seconds a program may take to say VERSION and answer EXTENSIONS."""
 EXIT_WAIT = 10.0
 """Seconds a program may take to exit once its stdin is closed."""
@@ -321,6 +324,7 @@ class ExternalBackend:
         base: Path,
         environ: Mapping[str, str] | None = None,
         max_processes: int = MAX_PROCESSES,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self.remote = remote
         self.program_name = program
@@ -345,6 +349,7 @@ class ExternalBackend:
         self._idle: list[_Program] = []
         self._slots = asyncio.Semaphore(max_processes)
         self._closed = False
+        self.request_timeout = request_timeout
         self.started = 0
         """How many processes were started (for tests and statistics)."""
 
@@ -376,11 +381,29 @@ class ExternalBackend:
         self.started += 1
         program = _Program(proc, p.ExternalConversation(self._context), self.label)
         try:
-            await program.start()
+            async with self._bounded("PREPARE"):
+                await program.start()
         except BaseException:
             await program.close(force=True)
             raise
         return program
+
+    @asynccontextmanager
+    async def _bounded(self, what: str) -> AsyncIterator[None]:
+        """Bound a request that moves no content by `request_timeout`.
+
+        Raises:
+            NodeUnavailable: the program did not answer in time (it is then killed, as
+                its conversation is left mid-request).
+        """
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                yield
+        except TimeoutError:
+            raise NodeUnavailable(
+                f"{self.label} did not answer {what} within {self.request_timeout:g} s; it "
+                "is stopped and started again on next use"
+            ) from None
 
     async def _take(self) -> _Program:
         """An idle program that is still running, else a new one."""
@@ -461,7 +484,9 @@ class ExternalBackend:
     async def _download(self, name: Key, path: Path, source: BinaryIO) -> AsyncIterator[bytes]:
         request = p.Transfer(direction=p.Direction.RETRIEVE, key=name, file=str(path))
         async with self.program() as program:
-            if await program.is_ordered():
+            async with self._bounded("GETORDERED"):
+                ordered = await program.is_ordered()
+            if ordered:
                 # Stream the file while the program writes it (git-annex's proxy looks
                 # every 40 ms too); the request runs in a task this generator owns.
                 waiter = asyncio.ensure_future(program.request(request))
@@ -481,7 +506,8 @@ class ExternalBackend:
             else:
                 response = await program.request(request)
             if isinstance(response, p.TransferFailure):
-                present = await program.request(p.CheckPresent(key=name))
+                async with self._bounded("CHECKPRESENT"):
+                    present = await program.request(p.CheckPresent(key=name))
         if isinstance(response, p.TransferFailure):
             reason = response.error or "TRANSFER failed with no reason given"
             if isinstance(present, p.CheckPresentFailure):
@@ -500,7 +526,7 @@ class ExternalBackend:
         Raises:
             NodeUnavailable: CHECKPRESENT-UNKNOWN, or the program failed.
         """
-        async with self.program() as program:
+        async with self.program() as program, self._bounded("CHECKPRESENT"):
             response = await program.request(p.CheckPresent(key=name))
         if isinstance(response, p.CheckPresentUnknown):
             raise NodeUnavailable(
@@ -516,7 +542,7 @@ class ExternalBackend:
             StorageError: REMOVE-FAILURE.
             NodeUnavailable: the program failed.
         """
-        async with self.program() as program:
+        async with self.program() as program, self._bounded("REMOVE"):
             response = await program.request(p.Remove(key=name))
         if isinstance(response, p.RemoveFailure):
             raise StorageError(
