@@ -285,11 +285,12 @@ def test_abandoned_download_kills_the_program(repo: AnnexRepo, store_dir: Path) 
     assert leftover_tmp(repo) == []
 
 
+@pytest.mark.parametrize("config", [["ordered=no"], ["ordered=no", "replace=yes"], ["replace=yes"]])
 def test_unordered_remote_sends_after_download(
-    tmp_path: Path, program_on_path: Path, store_dir: Path
+    tmp_path: Path, program_on_path: Path, store_dir: Path, config: list[str]
 ) -> None:
     repo = make_annex_repo(tmp_path / "unordered", "unordered")
-    setup_remote(repo, store_dir, "ordered=no")
+    setup_remote(repo, store_dir, *config)
     data = blob(150_000, seed=7)
     key = Key.parse(add_file(repo, "f", data))
     repo.annex("copy", "--to", "ext", "f")

@@ -11,7 +11,8 @@ compare the two. Faults, switched on by files in the directory:
 * ``GATE`` (a FIFO): after the first chunk of a RETRIEVE, read the FIFO to its end
   before writing the rest (so a test can see the download streamed while it grows).
 
-The ``ordered`` config set to ``no`` makes it answer GETORDERED with UNORDERED.
+The ``ordered`` config set to ``no`` makes it answer GETORDERED with UNORDERED;
+``replace=yes`` makes RETRIEVE write a file of its own and rename it over the one given.
 """
 
 from __future__ import annotations
@@ -111,7 +112,13 @@ class Remote:
         else:
             assert self.directory is not None
             gate = self.directory / "GATE"
-            self.copy(path, Path(file), "CRASH-RETRIEVE", gate if gate.exists() else None)
+            if self.config("replace") == "yes":
+                # Download to a file of its own, then rename it over the one given.
+                part = Path(file + ".part")
+                self.copy(path, part, "CRASH-RETRIEVE", None)
+                part.replace(file)
+            else:
+                self.copy(path, Path(file), "CRASH-RETRIEVE", gate if gate.exists() else None)
         self.send(f"TRANSFER-SUCCESS {direction} {key}")
 
     def handle(self, line: str) -> None:

@@ -272,6 +272,36 @@ class _Program:
 # --- the backend ------------------------------------------------------------------------
 
 
+class _GrowingFile:
+    """A download's temp file, read while the program writes it."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self._file = path.open("rb")
+        self._file.seek(offset)
+
+    def read(self) -> bytes:
+        """The next bytes written so far (``b""``: none yet)."""
+        return self._file.read(CHUNK)
+
+    def follow(self) -> None:
+        """Reopen at the same position if the program replaced the file by a new one.
+
+        Some programs download to a file of their own and rename it over ours; the
+        handle opened before would then read the old, empty file.
+        """
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino != os.fstat(self._file.fileno()).st_ino:
+                position = self._file.tell()
+                self._file.close()
+                self._file = self.path.open("rb")
+                self._file.seek(position)
+
+    def close(self) -> None:
+        """Close the handle."""
+        self._file.close()
+
+
 class _Upload:
     """An upload spooled to a temp file, stored with TRANSFER STORE at `commit`."""
 
@@ -473,15 +503,15 @@ class ExternalBackend:
         """
         path, out = self._tempfile(name, "retrieve")
         out.close()
+        source = _GrowingFile(path, offset)
         try:
-            with path.open("rb") as source:
-                source.seek(offset)
-                async for chunk in self._download(name, path, source):
-                    yield chunk
+            async for chunk in self._download(name, path, source):
+                yield chunk
         finally:
+            source.close()
             path.unlink(missing_ok=True)
 
-    async def _download(self, name: Key, path: Path, source: BinaryIO) -> AsyncIterator[bytes]:
+    async def _download(self, name: Key, path: Path, source: _GrowingFile) -> AsyncIterator[bytes]:
         request = p.Transfer(direction=p.Direction.RETRIEVE, key=name, file=str(path))
         async with self.program() as program:
             async with self._bounded("GETORDERED"):
@@ -492,7 +522,7 @@ class ExternalBackend:
                 waiter = asyncio.ensure_future(program.request(request))
                 try:
                     while not waiter.done():
-                        chunk = source.read(CHUNK)
+                        chunk = source.read()
                         if chunk:
                             yield chunk
                         else:
@@ -513,7 +543,8 @@ class ExternalBackend:
             if isinstance(present, p.CheckPresentFailure):
                 raise KeyNotPresent(f"{self.label} does not have {name}: {reason}", key=str(name))
             raise StorageError(f"{self.label} could not send {name}: {reason}")
-        while chunk := source.read(CHUNK):
+        source.follow()
+        while chunk := source.read():
             yield chunk
 
     def local_path(self, name: Key) -> Path | None:
