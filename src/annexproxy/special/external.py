@@ -200,7 +200,9 @@ class _Program:
             raise NodeUnavailable(f"{self.label}: {exc}; it is started again on next use") from exc
         for event in events:
             if isinstance(event, p.Note):
-                log.info("%s: %s", self.label, event.text)
+                # DEBUG text only for debugging (git-annex shows it with --debug only).
+                level = logging.DEBUG if event.text.startswith("DEBUG") else logging.INFO
+                log.log(level, "%s: %s", self.label, event.text)
             else:
                 self._events.append(event)
         if reply:
