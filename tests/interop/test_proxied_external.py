@@ -9,6 +9,7 @@ it, fscks and drops from it; the gateway's own git-annex sees what we stored.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,17 +19,20 @@ import pytest
 from annexproxy.testing.httpserver import annexproxy_serve
 from annexproxy.testing.realannex import (
     AnnexRepo,
+    annex_env,
     assert_testremote_passes,
     make_annex_repo,
     make_cluster,
     make_ssh_client,
     run,
     seed_commit,
+    shell_program,
 )
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 PROGRAM = Path(__file__).with_name("testdir_remote.py")
+CLIENT = "506f13e8-32ba-4e70-a3c2-46fb079139b1"
 SMALL = b"small file through a proxied external remote\n"
 BIG = bytes(range(256)) * 4_000  # 1 MB: many 64 KiB writes by the program
 
@@ -168,3 +172,48 @@ def test_encrypted_chunked_external_remote(tmp_path: Path, program_on_path: Path
     client.annex("drop", "-q", "--force", "b.bin")
     client.annex("get", "-q", "--from", "origin-ext", "b.bin")
     assert (client.path / "b.bin").read_bytes() == BIG
+
+
+def test_proxied_get_streams_while_the_program_writes(gateway: AnnexRepo, tmp_path: Path) -> None:
+    """GET through annexproxy-shell sends bytes before the program has finished the file."""
+    data = bytes(range(256)) * 2_000  # 512 KB: the program writes 64 KiB, then waits
+    key = _add_to_remote(gateway, tmp_path, data)
+    gate = tmp_path / "store dir" / "GATE"
+    os.mkfifo(gate)
+    uuid = gateway.git("config", "remote.ext.annex-uuid").stdout.strip()
+    argv = [shell_program(), "p2pstdio", str(gateway.path), CLIENT, "--uuid", uuid]
+    with subprocess.Popen(
+        argv, cwd=gateway.path, env=annex_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as server:
+        assert server.stdin is not None
+        assert server.stdout is not None
+        try:
+            assert server.stdout.readline().startswith(b"AUTH-SUCCESS ")
+            server.stdin.write(f"VERSION 4\nGET 0 f {key}\n".encode())
+            server.stdin.flush()
+            assert server.stdout.readline() == b"VERSION 4\n"
+            assert server.stdout.readline() == f"DATA {len(data)}\n".encode()
+            first = server.stdout.read(1000)  # arrives while the program waits on the FIFO
+            with gate.open("wb"):
+                pass
+            rest = server.stdout.read(len(data) - len(first))
+            assert first + rest == data
+            assert server.stdout.readline() == b"VALID\n"
+            server.stdin.write(b"SUCCESS\n")
+            server.stdin.close()
+            assert server.wait(timeout=60) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
+
+
+def _add_to_remote(gateway: AnnexRepo, tmp_path: Path, data: bytes) -> str:
+    """Put ``data`` on the remote with git-annex (in a clone of the gateway)."""
+    own = AnnexRepo(path=tmp_path / "own", uuid="", bare=False, env={})
+    run(["git", "clone", "-q", str(gateway.path), str(own.path)], tmp_path)
+    own.annex("init", "-q", "own")
+    own.annex("enableremote", "-q", "ext")
+    own.git("config", "remote.ext.annex-verified", "verified")  # as initremote sets it
+    key = _add(own, "streamed.bin", data)
+    own.annex("copy", "-q", "--to", "ext", "streamed.bin")
+    return key
