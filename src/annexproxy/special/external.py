@@ -138,7 +138,12 @@ class _GrowingFile:
 
 
 class _Upload:
-    """An upload spooled to a temp file, stored with TRANSFER STORE at `commit`."""
+    """An upload spooled to a temp file, stored with TRANSFER STORE at `commit`.
+
+    Nothing reaches the program before `commit`; during the transfer, that the key is not
+    yet visible is up to the program (the protocol requires CHECKPRESENT not to say
+    present until all the data has been sent).
+    """
 
     def __init__(self, backend: ExternalBackend, name: Key, path: Path, out: BinaryIO) -> None:
         self._backend = backend
