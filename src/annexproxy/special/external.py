@@ -1,18 +1,454 @@
-"""The ``external``-type special remote backend (placeholder until it is written)."""
+"""The ``external``-type special remote backend: runs ``git-annex-remote-<externaltype>``.
+
+Owns the pool of program processes of one remote and the temp files they transfer
+through, and maps requests and answers onto `RemoteBackend`. The protocol (messages,
+conversation) is `external_protocol`; one process and its pipes are
+`external_process.ExternalProgram`. It must not parse or format protocol lines itself.
+
+How git-annex runs these programs (Annex/ExternalAddonProcess.hs, checked with
+git-annex 10.20261026): found on PATH, no arguments, stdin/stdout piped, the caller's
+environment plus ``GIT_DIR`` and ``GIT_WORK_TREE``, relative to its working directory
+(where git-annex was started; ``.git`` and ``.`` at the top, GETGITDIR answers the same).
+We start it in the gateway repository's top directory and give absolute paths. One
+program handles one request at a time; like git-annex, concurrent requests start more
+processes (at most `MAX_PROCESSES`), idle ones are kept for reuse. A process that dies,
+says ERROR, breaks the protocol or is abandoned mid-request (a download the caller
+stopped reading) is killed and a fresh one is started on next use.
+
+Uploads: the protocol only transfers files (``TRANSFER STORE Key File``), so an upload
+is spooled to a temp file under ``annex/tmp`` and stored at `commit`. Downloads go to a
+temp file there too; when the program answers ``GETORDERED`` with ``ORDERED`` the file
+is streamed to the caller while it grows (as git-annex's proxy does), else once the
+transfer has succeeded. Temp files are deleted in every case.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import BinaryIO
 
-from annexproxy.errors import ConfigError
-from annexproxy.special.backend import RemoteBackend
+from annexproxy.errors import (
+    ConfigError,
+    KeyNotPresent,
+    NodeUnavailable,
+    StorageError,
+)
+from annexproxy.keys import Key
+from annexproxy.special import external_protocol as p
+from annexproxy.special.backend import RemoteBackend, StoreSession
+from annexproxy.special.external_process import ExternalProgram
 from annexproxy.special.remote import SpecialRemote
+
+MAX_PROCESSES = 4
+REQUEST_TIMEOUT = 600.0
+"""Seconds a program may take over PREPARE, CHECKPRESENT, REMOVE or GETORDERED (requests
+that move no content; transfers are not bounded, like git-annex without stall detection)."""
+GROW_POLL = 0.04
+"""Seconds between looks at a download that grows without PROGRESS (git-annex: 40 ms)."""
+CHUNK = 256 * 1024
+
+
+def find_gitdir(base: Path) -> tuple[Path, bool]:
+    """The git directory of the repository at ``base`` and whether it is bare.
+
+    Raises:
+        ConfigError: ``base`` has a ``.git`` file that does not name a git directory.
+    """
+    dotgit = base / ".git"
+    if dotgit.is_dir():
+        return dotgit.resolve(), False
+    if dotgit.is_file():
+        text = dotgit.read_text(encoding="utf-8", errors="surrogateescape").strip()
+        if not text.startswith("gitdir:"):
+            raise ConfigError(f"{dotgit} is not a 'gitdir:' file; is {base} a git repository?")
+        return (base / text[len("gitdir:") :].strip()).resolve(), False
+    return base.resolve(), True
+
+
+# --- credentials (Creds.hs: environment, then annex/creds/, then the remote's config) ---
+
+
+def _creds_name(uuid: str, setting: str) -> str:
+    return f"{uuid}-{setting}".replace("/", "_")
+
+
+def lookup_creds(
+    remote: SpecialRemote, gitdir: Path, environ: Mapping[str, str], setting: str
+) -> tuple[str, str] | None:
+    """The login and password stored for ``setting`` of ``remote``, as git-annex finds them.
+
+    Looks at the environment variables ``<uuid>-<setting>login`` / ``...password``, then
+    the cache file ``annex/creds/<uuid>-<setting>``, then (for unencrypted remotes) the
+    base64 value of the setting in the remote's configuration.
+    """
+    name = _creds_name(str(remote.uuid), setting)
+    login, password = environ.get(name + "login"), environ.get(name + "password")
+    if login is not None and password is not None:
+        return login, password
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        lines = (gitdir / "annex" / "creds" / name).read_text(encoding="utf-8").splitlines()
+        if len(lines) == 2:
+            return lines[0], lines[1]
+    embedded = remote.params.get(setting)
+    if embedded and "cipher" not in remote.params:
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+            lines = base64.b64decode(embedded, validate=True).decode("utf-8").splitlines()
+            if len(lines) == 2:
+                return lines[0], lines[1]
+    return None
+
+
+class _GrowingFile:
+    """A download's temp file, read while the program writes it."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self._file = path.open("rb")
+        self._file.seek(offset)
+
+    def read(self) -> bytes:
+        """The next bytes written so far (``b""``: none yet)."""
+        return self._file.read(CHUNK)
+
+    def follow(self) -> None:
+        """Reopen at the same position if the program replaced the file by a new one.
+
+        Some programs download to a file of their own and rename it over ours; the
+        handle opened before would then read the old, empty file.
+        """
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino != os.fstat(self._file.fileno()).st_ino:
+                position = self._file.tell()
+                self._file.close()
+                self._file = self.path.open("rb")
+                self._file.seek(position)
+
+    def close(self) -> None:
+        """Close the handle."""
+        self._file.close()
+
+
+class _Upload:
+    """An upload spooled to a temp file, stored with TRANSFER STORE at `commit`.
+
+    Nothing reaches the program before `commit`; during the transfer, that the key is not
+    yet visible is up to the program (the protocol requires CHECKPRESENT not to say
+    present until all the data has been sent).
+    """
+
+    def __init__(self, backend: ExternalBackend, name: Key, path: Path, out: BinaryIO) -> None:
+        self._backend = backend
+        self._name = name
+        self._path = path
+        self._out = out
+
+    async def write(self, data: bytes) -> None:
+        """Append bytes to the spool file.
+
+        Raises:
+            StorageError: the temp file could not be written (disk full, ...).
+        """
+        try:
+            self._out.write(data)
+        except OSError as exc:
+            raise StorageError(f"cannot write the upload's temp file {self._path}: {exc}") from exc
+
+    async def commit(self) -> None:
+        """Have the program store the spooled file.
+
+        Raises:
+            StorageError: the program refused (TRANSFER-FAILURE) or failed.
+            NodeUnavailable: the program died or broke the protocol.
+        """
+        try:
+            self._out.close()
+        except OSError as exc:
+            raise StorageError(f"cannot write the upload's temp file {self._path}: {exc}") from exc
+        request = p.Transfer(direction=p.Direction.STORE, key=self._name, file=str(self._path))
+        async with self._backend.program() as program:
+            response = await program.request(request)
+        if isinstance(response, p.TransferFailure):
+            raise StorageError(
+                f"{self._backend.label} could not store {self._name}: "
+                f"{response.error or 'TRANSFER failed with no reason given'}"
+            )
+
+
+class ExternalBackend:
+    """A `RemoteBackend` served by an external special remote program."""
+
+    def __init__(
+        self,
+        remote: SpecialRemote,
+        *,
+        program: str,
+        base: Path,
+        environ: Mapping[str, str] | None = None,
+        max_processes: int = MAX_PROCESSES,
+        request_timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
+        self.remote = remote
+        self.program_name = program
+        self.label = f"special remote {remote.name!r} ({program})"
+        self.base = base.resolve()
+        self.gitdir, bare = find_gitdir(self.base)
+        self.tmpdir = self.gitdir / "annex" / "tmp"
+        env = dict(os.environ if environ is None else environ)
+        env["GIT_DIR"] = str(self.gitdir)
+        if bare:
+            env.pop("GIT_WORK_TREE", None)
+        else:
+            env["GIT_WORK_TREE"] = str(self.base)
+        self._env = env
+        self._context = p.ExternalContext(
+            uuid=str(remote.uuid),
+            gitdir=str(self.gitdir),
+            remote_name=remote.name,
+            config=dict(remote.params),
+            creds=lambda setting: lookup_creds(remote, self.gitdir, self._env, setting),
+        )
+        self._idle: list[ExternalProgram] = []
+        self._slots = asyncio.Semaphore(max_processes)
+        self._closed = False
+        self.request_timeout = request_timeout
+        self.started = 0
+        """How many processes were started (for tests and statistics)."""
+
+    # --- processes ----------------------------------------------------------------
+
+    async def _start(self) -> ExternalProgram:
+        path = shutil.which(self.program_name, path=self._env.get("PATH"))
+        if path is None:
+            raise NodeUnavailable(
+                f"cannot run {self.program_name} for special remote {self.remote.name!r}: it "
+                f"is not installed in PATH ({self._env.get('PATH', '')}); install it on the "
+                "gateway"
+            )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                path,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._env,
+                cwd=self.base,
+                limit=p.MAX_LINE_BYTES + 2,
+            )
+        except OSError as exc:
+            raise NodeUnavailable(
+                f"cannot run {path} for special remote {self.remote.name!r}: {exc}; make "
+                "sure it is executable and its dependencies are installed"
+            ) from exc
+        self.started += 1
+        program = ExternalProgram(proc, p.ExternalConversation(self._context), self.label)
+        try:
+            async with self._bounded("PREPARE"):
+                await program.start()
+        except BaseException:
+            await program.close(force=True)
+            raise
+        return program
+
+    @asynccontextmanager
+    async def _bounded(self, what: str) -> AsyncIterator[None]:
+        """Bound a request that moves no content by `request_timeout`.
+
+        Raises:
+            NodeUnavailable: the program did not answer in time (it is then killed, as
+                its conversation is left mid-request).
+        """
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                yield
+        except TimeoutError:
+            raise NodeUnavailable(
+                f"{self.label} did not answer {what} within {self.request_timeout:g} s; it "
+                "is stopped and started again on next use"
+            ) from None
+
+    async def _take(self) -> ExternalProgram:
+        """An idle program that is still running, else a new one."""
+        while self._idle:
+            program = self._idle.pop()
+            if program.idle:
+                return program
+            # It died while idle (killed, crashed on its own): reap it, start another.
+            await program.close(force=True)
+        return await self._start()
+
+    @asynccontextmanager
+    async def program(self) -> AsyncIterator[ExternalProgram]:
+        """A prepared program for one request, returned to the pool if still usable.
+
+        Raises:
+            NodeUnavailable: no program could be started, or the backend is closed.
+        """
+        if self._closed:
+            raise NodeUnavailable(f"{self.label}: the backend has been closed")
+        async with self._slots:
+            program = await self._take()
+            try:
+                yield program
+            finally:
+                if program.idle and not self._closed:
+                    self._idle.append(program)
+                else:
+                    await program.close(force=True)
+
+    # --- RemoteBackend --------------------------------------------------------------
+
+    def _tempfile(self, name: Key, what: str) -> tuple[Path, BinaryIO]:
+        try:
+            self.tmpdir.mkdir(parents=True, exist_ok=True)
+            fd, path = tempfile.mkstemp(prefix=f"annexproxy-{what}-", dir=self.tmpdir)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot make a temp file in {self.tmpdir} for {name}: {exc}"
+            ) from exc
+        return Path(path), os.fdopen(fd, "wb")
+
+    def store(self, name: Key, size: int | None) -> AbstractAsyncContextManager[StoreSession]:
+        """Spool the object to a temp file; `commit` has the program store it.
+
+        Raises:
+            StorageError: the temp file cannot be made.
+        """
+        return self._store(name)
+
+    @asynccontextmanager
+    async def _store(self, name: Key) -> AsyncIterator[StoreSession]:
+        path, out = self._tempfile(name, "store")
+        try:
+            yield _Upload(self, name, path, out)
+        finally:
+            out.close()
+            path.unlink(missing_ok=True)
+
+    async def retrieve(self, name: Key, offset: int = 0) -> AsyncGenerator[bytes, None]:
+        """Download with TRANSFER RETRIEVE; stream it while it grows when ORDERED.
+
+        Raises:
+            KeyNotPresent: the program does not have the object.
+            StorageError: the download failed (possibly after some bytes were yielded).
+            NodeUnavailable: the program died or broke the protocol.
+        """
+        path, out = self._tempfile(name, "retrieve")
+        out.close()
+        source = _GrowingFile(path, offset)
+        try:
+            async for chunk in self._download(name, path, source):
+                yield chunk
+        finally:
+            source.close()
+            path.unlink(missing_ok=True)
+
+    async def _download(self, name: Key, path: Path, source: _GrowingFile) -> AsyncIterator[bytes]:
+        request = p.Transfer(direction=p.Direction.RETRIEVE, key=name, file=str(path))
+        async with self.program() as program:
+            async with self._bounded("GETORDERED"):
+                ordered = await program.is_ordered()
+            if ordered:
+                # Stream the file while the program writes it (git-annex's proxy looks
+                # every 40 ms too); the request runs in a task this generator owns.
+                waiter = asyncio.ensure_future(program.request(request))
+                try:
+                    while not waiter.done():
+                        chunk = source.read()
+                        if chunk:
+                            yield chunk
+                        else:
+                            await asyncio.wait({waiter}, timeout=GROW_POLL)
+                finally:
+                    if not waiter.done():
+                        waiter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StorageError):
+                        await waiter
+                response = waiter.result()
+            else:
+                response = await program.request(request)
+            if isinstance(response, p.TransferFailure):
+                async with self._bounded("CHECKPRESENT"):
+                    present = await program.request(p.CheckPresent(key=name))
+        if isinstance(response, p.TransferFailure):
+            reason = response.error or "TRANSFER failed with no reason given"
+            if isinstance(present, p.CheckPresentFailure):
+                raise KeyNotPresent(f"{self.label} does not have {name}: {reason}", key=str(name))
+            raise StorageError(f"{self.label} could not send {name}: {reason}")
+        source.follow()
+        while chunk := source.read():
+            yield chunk
+
+    def local_path(self, name: Key) -> Path | None:
+        """None: the program's storage is not a local file we know of."""
+        return None
+
+    async def present(self, name: Key) -> bool:
+        """CHECKPRESENT.
+
+        Raises:
+            NodeUnavailable: CHECKPRESENT-UNKNOWN, or the program failed.
+        """
+        async with self.program() as program, self._bounded("CHECKPRESENT"):
+            response = await program.request(p.CheckPresent(key=name))
+        if isinstance(response, p.CheckPresentUnknown):
+            raise NodeUnavailable(
+                f"{self.label} cannot tell whether it has {name}: "
+                f"{response.error or 'CHECKPRESENT failed with no reason given'}"
+            )
+        return isinstance(response, p.CheckPresentSuccess)
+
+    async def remove(self, name: Key) -> None:
+        """REMOVE (the program answers success for an absent object too).
+
+        Raises:
+            StorageError: REMOVE-FAILURE.
+            NodeUnavailable: the program failed.
+        """
+        async with self.program() as program, self._bounded("REMOVE"):
+            response = await program.request(p.Remove(key=name))
+        if isinstance(response, p.RemoveFailure):
+            raise StorageError(
+                f"{self.label} could not remove {name}: "
+                f"{response.error or 'REMOVE failed with no reason given'}"
+            )
+
+    async def aclose(self) -> None:
+        """End the idle programs (busy ones end when their request does)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for program in idle:
+            await program.close(force=False)
 
 
 async def open_external(remote: SpecialRemote, *, base: Path) -> RemoteBackend:
-    """Open the backend of ``remote``.
+    """Open the backend of ``remote``; its program is started on first use.
+
+    Args:
+        remote: the special remote (``externaltype`` from remote.log, or git config
+            ``remote.NAME.annex-externaltype``).
+        base: the gateway repository's top directory (working directory of the program).
 
     Raises:
-        ConfigError: always, for now.
+        ConfigError: no ``externaltype``, or ``readonly`` mode (not supported).
     """
-    raise ConfigError(f"special remote {remote.name!r}: type external is not supported yet")
+    externaltype = remote.setting("externaltype")
+    if not externaltype:
+        raise ConfigError(
+            f"special remote {remote.name!r} has type external but no externaltype; set it "
+            f"with 'git annex enableremote {remote.name} externaltype=NAME'"
+        )
+    if externaltype == "readonly" or remote.params.get("readonly") == "true":
+        raise ConfigError(
+            f"special remote {remote.name!r} is an external remote in readonly mode (it "
+            "downloads from recorded URLs), which annexproxy cannot proxy"
+        )
+    return ExternalBackend(remote, program=f"git-annex-remote-{externaltype}", base=base)

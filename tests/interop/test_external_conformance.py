@@ -1,0 +1,91 @@
+"""The storage conformance suite over `SpecialRemoteStorage` and the external backend.
+
+Each storage runs its own ``git-annex-remote-testdir`` program (tests/interop/
+testdir_remote.py) on a fresh directory, chunked and not. The suite never closes a
+storage, so the factory parks a task that closes the backend's programs when
+``asyncio.run`` cancels the tasks left at the end of each test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from annexproxy.keys import Key
+from annexproxy.special.external import ExternalBackend
+from annexproxy.special.remote import SpecialRemote
+from annexproxy.special.storage import SpecialRemoteStorage
+from annexproxy.testing.storage_conformance import PresenceLog, StorageConformance, StorageFactory
+from annexproxy.uuids import RepoUUID
+
+PROGRAM = Path(__file__).with_name("testdir_remote.py")
+UUID = RepoUUID("5b0ff1a4-6b5e-4c57-9c53-0a3c2d6c27e1")
+
+
+class MemoryChunkLog:
+    def __init__(self) -> None:
+        self.logs: dict[Key, bytes] = {}
+
+    async def read(self, key: Key) -> bytes:
+        return self.logs.get(key, b"")
+
+    async def change(self, key: Key, change: Callable[[bytes], bytes]) -> None:
+        self.logs[key] = change(self.logs.get(key, b""))
+
+
+async def _close_at_shutdown(backend: ExternalBackend) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await backend.aclose()
+
+
+class TestExternalUnchunked(StorageConformance):
+    supports_resume = False
+    retrieve_locks = False
+    locks_content = False
+    chunk_size: int | None = None
+
+    @pytest.fixture
+    def make_storage(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StorageFactory:
+        bindir = tmp_path / "bin"
+        bindir.mkdir()
+        wrapper = bindir / "git-annex-remote-testdir"
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROGRAM}" "$@"\n')
+        wrapper.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+        numbers = count()
+        parked: set[asyncio.Task[None]] = set()
+
+        def make(*, presence_log: PresenceLog | None = None) -> SpecialRemoteStorage:
+            top = tmp_path / f"remote{next(numbers)}"
+            (top / "store").mkdir(parents=True)
+            remote = SpecialRemote(
+                uuid=UUID,
+                name="ext",
+                type="external",
+                params={"externaltype": "testdir", "directory": str(top / "store")},
+            )
+            backend = ExternalBackend(remote, program="git-annex-remote-testdir", base=top)
+            task = asyncio.get_running_loop().create_task(_close_at_shutdown(backend))
+            parked.add(task)
+            task.add_done_callback(parked.discard)
+            return SpecialRemoteStorage(
+                UUID,
+                backend,
+                chunk_size=self.chunk_size,
+                chunk_log=MemoryChunkLog(),
+                presence_log=presence_log,
+            )
+
+        return make
+
+
+class TestExternalChunked(TestExternalUnchunked):
+    chunk_size = 1000

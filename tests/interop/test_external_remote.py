@@ -1,0 +1,371 @@
+"""The external special remote backend against real git-annex and a real remote program.
+
+The program is ``git-annex-remote-testdir`` (tests/interop/testdir_remote.py), put on
+PATH for the test. git-annex sets the remote up and uses it; our backend must read what
+git-annex stored, store what git-annex then finds, and fail cleanly when the program
+crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from annexproxy.branch.logs.remoteconfig import parse_remote_log
+from annexproxy.errors import KeyNotPresent, NodeUnavailable
+from annexproxy.keys import Key
+from annexproxy.special.external import MAX_PROCESSES, ExternalBackend, open_external
+from annexproxy.special.registry import open_backend
+from annexproxy.special.remote import SpecialRemote, find_special_remote
+from annexproxy.testing.realannex import AnnexRepo, add_file, make_annex_repo
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+PROGRAM = Path(__file__).with_name("testdir_remote.py")
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+def key_of(data: bytes, ext: str = "") -> Key:
+    return Key.parse(f"SHA256E-s{len(data)}--{hashlib.sha256(data).hexdigest()}{ext}")
+
+
+def blob(size: int, seed: int = 1) -> bytes:
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{seed}-{counter}".encode()).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+@pytest.fixture
+def program_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put ``git-annex-remote-testdir`` on PATH (for git-annex and for us)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "git-annex-remote-testdir"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROGRAM}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    return wrapper
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "store dir"
+    path.mkdir()
+    return path
+
+
+def setup_remote(repo: AnnexRepo, store: Path, *extra: str) -> None:
+    repo.annex(
+        "initremote",
+        "ext",
+        "type=external",
+        "externaltype=testdir",
+        "encryption=none",
+        f"directory={store}",
+        *extra,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path, program_on_path: Path, store_dir: Path) -> AnnexRepo:
+    """A repository (path with a space) with the external remote ``ext``."""
+    made = make_annex_repo(tmp_path / "the repo", "origin")
+    setup_remote(made, store_dir)
+    return made
+
+
+def special_remote(repo: AnnexRepo, name: str = "ext") -> SpecialRemote:
+    """The remote as the gateway sees it: remote.log plus git config."""
+    log = repo.git("show", "git-annex:remote.log").stdout.encode()
+    lines = repo.git("config", "--list").stdout.splitlines()
+    entries = dict(line.split("=", 1) for line in lines if "=" in line)
+    found = find_special_remote(entries, parse_remote_log(log), name)
+    assert found is not None
+    return found
+
+
+@asynccontextmanager
+async def backend_of(repo: AnnexRepo) -> AsyncIterator[ExternalBackend]:
+    backend = await open_external(special_remote(repo), base=repo.path)
+    assert isinstance(backend, ExternalBackend)
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+async def read_all(backend: ExternalBackend, key: Key, offset: int = 0) -> bytes:
+    return b"".join([chunk async for chunk in backend.retrieve(key, offset)])
+
+
+async def store(backend: ExternalBackend, key: Key, data: bytes) -> None:
+    async with backend.store(key, len(data)) as session:
+        for start in range(0, len(data), 50_000):
+            await session.write(data[start : start + 50_000])
+        await session.commit()
+
+
+def leftover_tmp(repo: AnnexRepo) -> list[str]:
+    tmp = repo.annexdir / "tmp"
+    return sorted(p.name for p in tmp.glob("annexproxy-*")) if tmp.exists() else []
+
+
+def test_reads_what_git_annex_stored(repo: AnnexRepo, store_dir: Path) -> None:
+    data = blob(300_000)
+    key = Key.parse(add_file(repo, "some file.bin", data))
+    repo.annex("copy", "--to", "ext", "some file.bin")
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            assert await backend.present(key)
+            assert await read_all(backend, key) == data
+            assert await read_all(backend, key, 123_456) == data[123_456:]
+            assert backend.started == 1  # one process served every request
+
+    run(body())
+    assert leftover_tmp(repo) == []
+    # What git-annex and we told the program at PREPARE.
+    theirs, ours = (
+        json.loads(line) for line in (store_dir / "prepare.log").read_text().splitlines()
+    )
+    assert ours["uuid"] == theirs["uuid"] == special_remote(repo).uuid
+    assert ours["remotename"] == theirs["remotename"] == "ext"
+    assert ours["missing"] == theirs["missing"] == ""
+    assert theirs["gitdir"] == ".git"  # git-annex: relative to where it runs
+    assert ours["gitdir"] == str(repo.gitdir.resolve()) == ours["GIT_DIR"]
+    assert ours["GIT_WORK_TREE"] == str(repo.path.resolve())
+    assert ours["cwd"] == theirs["cwd"] == str(repo.path.resolve())
+    # aclose ended our program (and it was reaped).
+    with pytest.raises(ProcessLookupError):
+        os.kill(ours["pid"], 0)
+
+
+def test_git_annex_sees_what_we_store(repo: AnnexRepo) -> None:
+    data = blob(200_000, seed=2)
+    key = key_of(data, ".dat")
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            assert not await backend.present(key)
+            await store(backend, key, data)
+            assert await backend.present(key)
+
+    run(body())
+    assert leftover_tmp(repo) == []
+    repo.annex("checkpresentkey", str(key), "ext")
+    repo.annex("fromkey", "--force", str(key), "stored by us.dat")
+    repo.annex("fsck", "--from", "ext", "stored by us.dat")
+    repo.annex("get", "--from", "ext", "stored by us.dat")
+    assert (repo.path / "stored by us.dat").read_bytes() == data
+
+
+def test_remove_is_seen_by_git_annex(repo: AnnexRepo) -> None:
+    data = b"to be removed\n"
+    key = Key.parse(add_file(repo, "gone", data))
+    repo.annex("copy", "--to", "ext", "gone")
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            await backend.remove(key)
+            assert not await backend.present(key)
+            await backend.remove(key)  # absent: not an error
+
+    run(body())
+    assert repo.annex("checkpresentkey", str(key), "ext", check=False).returncode != 0
+
+
+def test_absent_key(repo: AnnexRepo) -> None:
+    key = key_of(b"never stored")
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            assert not await backend.present(key)
+            with pytest.raises(KeyNotPresent, match="does not have"):
+                await read_all(backend, key)
+            assert backend.started == 1  # a TRANSFER-FAILURE does not cost the process
+
+    run(body())
+    assert leftover_tmp(repo) == []
+
+
+def test_crash_mid_store_leaves_nothing(repo: AnnexRepo, store_dir: Path) -> None:
+    data = blob(500_000, seed=3)
+    key = key_of(data)
+    (store_dir / "CRASH-STORE").touch()
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            with pytest.raises(NodeUnavailable, match=r"exited with status 3.*started again"):
+                await store(backend, key, data)
+            (store_dir / "CRASH-STORE").unlink()
+            assert not await backend.present(key)  # on a fresh process
+            assert backend.started == 2
+            await store(backend, key, data)
+            assert await read_all(backend, key) == data
+
+    run(body())
+    assert leftover_tmp(repo) == []
+    repo.annex("checkpresentkey", str(key), "ext")
+
+
+def test_crash_mid_retrieve(repo: AnnexRepo, store_dir: Path) -> None:
+    data = blob(500_000, seed=4)
+    key = Key.parse(add_file(repo, "big", data))
+    repo.annex("copy", "--to", "ext", "big")
+    (store_dir / "CRASH-RETRIEVE").touch()
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            with pytest.raises(NodeUnavailable, match="exited with status 3"):
+                await read_all(backend, key)
+            (store_dir / "CRASH-RETRIEVE").unlink()
+            assert await read_all(backend, key) == data
+
+    run(body())
+    assert leftover_tmp(repo) == []
+
+
+def test_download_streams_while_the_file_grows(repo: AnnexRepo, store_dir: Path) -> None:
+    data = blob(400_000, seed=5)
+    key = Key.parse(add_file(repo, "streamed", data))
+    repo.annex("copy", "--to", "ext", "streamed")
+    gate = store_dir / "GATE"
+    os.mkfifo(gate)
+
+    def open_gate() -> None:
+        with gate.open("wb"):
+            pass
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            chunks = backend.retrieve(key)
+            # The program has written only its first 64 KiB and waits on the FIFO.
+            first = await anext(chunks)
+            assert 0 < len(first) <= 64 * 1024
+            await asyncio.to_thread(open_gate)
+            rest = b"".join([chunk async for chunk in chunks])
+            assert first + rest == data
+
+    run(body())
+    assert leftover_tmp(repo) == []
+
+
+def test_abandoned_download_kills_the_program(repo: AnnexRepo, store_dir: Path) -> None:
+    data = blob(400_000, seed=6)
+    key = Key.parse(add_file(repo, "abandoned", data))
+    repo.annex("copy", "--to", "ext", "abandoned")
+    os.mkfifo(store_dir / "GATE")
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            chunks = backend.retrieve(key)
+            await anext(chunks)
+            await chunks.aclose()  # the program is blocked mid-transfer: it is killed
+            (store_dir / "GATE").unlink()
+            assert await read_all(backend, key) == data
+            assert backend.started == 2
+
+    run(body())
+    assert leftover_tmp(repo) == []
+
+
+@pytest.mark.parametrize("config", [["ordered=no"], ["ordered=no", "replace=yes"], ["replace=yes"]])
+def test_unordered_remote_sends_after_download(
+    tmp_path: Path, program_on_path: Path, store_dir: Path, config: list[str]
+) -> None:
+    repo = make_annex_repo(tmp_path / "unordered", "unordered")
+    setup_remote(repo, store_dir, *config)
+    data = blob(150_000, seed=7)
+    key = Key.parse(add_file(repo, "f", data))
+    repo.annex("copy", "--to", "ext", "f")
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            assert await read_all(backend, key, 10) == data[10:]
+
+    run(body())
+    assert "GETORDERED" in (store_dir / "trace.log").read_text().splitlines()
+
+
+def test_bare_gateway_repository(tmp_path: Path, program_on_path: Path, store_dir: Path) -> None:
+    repo = make_annex_repo(tmp_path / "bare.git", "bare", bare=True)
+    setup_remote(repo, store_dir)
+    data = b"in a bare repository\n"
+    key = key_of(data)
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            await store(backend, key, data)
+            assert await read_all(backend, key) == data
+
+    run(body())
+    repo.annex("checkpresentkey", str(key), "ext")
+    ours, theirs = (json.loads(s) for s in (store_dir / "prepare.log").read_text().splitlines())
+    assert ours["GIT_DIR"] == ours["gitdir"] == ours["cwd"] == str(repo.path.resolve())
+    assert theirs["GIT_DIR"] == theirs["gitdir"] == "."  # git-annex in a bare repository
+    assert ours["GIT_WORK_TREE"] is theirs["GIT_WORK_TREE"] is None
+
+
+def test_missing_program(repo: AnnexRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    remote = special_remote(repo)
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    async def body() -> None:
+        async with AsyncExitStack() as stack:
+            backend = await open_backend(remote, stack, base=repo.path)
+            with pytest.raises(NodeUnavailable, match=r"git-annex-remote-testdir.*not installed"):
+                await backend.present(key_of(b"x"))
+
+    run(body())
+
+
+def test_concurrent_requests_use_a_few_programs(repo: AnnexRepo) -> None:
+    datas = [blob(100_000, seed=10 + i) for i in range(8)]
+    keys = [key_of(data) for data in datas]
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            await asyncio.gather(*(store(backend, k, d) for k, d in zip(keys, datas, strict=True)))
+            assert await asyncio.gather(*(read_all(backend, k) for k in keys)) == datas
+            assert all(await asyncio.gather(*(backend.present(k) for k in keys)))
+            assert 1 <= backend.started <= MAX_PROCESSES
+
+    run(body())
+    assert leftover_tmp(repo) == []
+    for key in keys:
+        repo.annex("checkpresentkey", str(key), "ext")
+
+
+def test_program_that_died_while_idle_is_replaced(repo: AnnexRepo, store_dir: Path) -> None:
+    data = b"still here\n"
+    key = Key.parse(add_file(repo, "kept", data))
+    repo.annex("copy", "--to", "ext", "kept")
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            assert await backend.present(key)
+            pid = json.loads((store_dir / "prepare.log").read_text().splitlines()[-1])["pid"]
+            os.kill(pid, signal.SIGKILL)
+            # Wait until asyncio has reaped it (an event, not a sleep).
+            idle = backend._idle[0]
+            await idle._proc.wait()
+            assert await backend.present(key)
+            assert backend.started == 2
+
+    run(body())

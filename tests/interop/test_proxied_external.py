@@ -1,0 +1,219 @@
+"""An external special remote behind the gateway, used by the real git-annex client.
+
+The gateway has an external remote (``git-annex-remote-testdir``, tests/interop/
+testdir_remote.py, on PATH) with ``annex-proxy=true`` and ``annexproxy updateproxy``.
+Over ssh (annexproxy-shell) and HTTP (annexproxy serve) a client copies to it, gets from
+it, fscks and drops from it; the gateway's own git-annex sees what we stored.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from annexproxy.testing.httpserver import annexproxy_serve
+from annexproxy.testing.realannex import (
+    AnnexRepo,
+    annex_env,
+    assert_testremote_passes,
+    make_annex_repo,
+    make_cluster,
+    make_ssh_client,
+    run,
+    seed_commit,
+    shell_program,
+)
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+PROGRAM = Path(__file__).with_name("testdir_remote.py")
+CLIENT = "506f13e8-32ba-4e70-a3c2-46fb079139b1"
+SMALL = b"small file through a proxied external remote\n"
+BIG = bytes(range(256)) * 4_000  # 1 MB: many 64 KiB writes by the program
+
+
+@pytest.fixture
+def program_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "git-annex-remote-testdir"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROGRAM}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    return wrapper
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, program_on_path: Path) -> AnnexRepo:
+    store = tmp_path / "store dir"
+    store.mkdir()
+    made = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
+    made.annex(
+        "initremote", "-q", "ext", "type=external", "externaltype=testdir",
+        "encryption=none", f"directory={store}",
+    )  # fmt: skip
+    made.git("config", "remote.ext.annex-proxy", "true")
+    run(["annexproxy", "updateproxy"], made.path)
+    return made
+
+
+def _http_client(gateway: AnnexRepo, path: Path, url: str) -> AnnexRepo:
+    run(["git", "clone", "-q", str(gateway.path), str(path)], path.parent)
+    client = AnnexRepo(path=path, uuid="", bare=False, env={})
+    client.git("config", "remote.origin.annexurl", url)
+    client.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1")
+    client.annex("init", "-q", "client")
+    client.annex("sync", "--no-content", "--quiet", check=False)
+    return client
+
+
+@pytest.fixture(params=["ssh", "http"])
+def client(
+    request: pytest.FixtureRequest, gateway: AnnexRepo, tmp_path: Path
+) -> Iterator[AnnexRepo]:
+    if request.param == "ssh":
+        made = make_ssh_client(gateway, tmp_path / "client", "client")
+        made.annex("sync", "--no-content", "--quiet", check=False)
+        yield made
+        return
+    with annexproxy_serve(gateway.path, "--wideopen") as server:
+        yield _http_client(gateway, tmp_path / "client", server.url)
+
+
+def _add(client: AnnexRepo, name: str, data: bytes) -> str:
+    (client.path / name).write_bytes(data)
+    client.annex("add", "-q", name)
+    client.git("commit", "-q", "-m", name)
+    return client.annex("lookupkey", name).stdout.strip()
+
+
+def test_client_uses_a_proxied_external_remote(gateway: AnnexRepo, client: AnnexRepo) -> None:
+    keys = {name: _add(client, name, data) for name, data in (("s.txt", SMALL), ("b.bin", BIG))}
+    client.annex("copy", "-q", "--to", "origin-ext", ".")
+    uuid = gateway.git("config", "remote.ext.annex-uuid").stdout.strip()
+    for key in keys.values():
+        # The gateway's git-annex, running the same program, finds what we stored.
+        assert gateway.annex("checkpresentkey", key, "ext", check=False).returncode == 0
+        gateway.annex("fsck", "-q", "--from", "ext", "--key", key)
+    assert uuid in client.annex("whereis", "b.bin").stdout
+    client.annex("drop", "-q", "--force", ".")
+    client.annex("get", "-q", "--from", "origin-ext", ".")
+    assert (client.path / "b.bin").read_bytes() == BIG
+    assert (client.path / "s.txt").read_bytes() == SMALL
+    client.annex("fsck", "-q", "--from", "origin-ext", ".")
+    client.annex("drop", "-q", "--from", "origin-ext", "--force", "s.txt")
+    assert gateway.annex("checkpresentkey", keys["s.txt"], "ext", check=False).returncode == 1
+    assert uuid not in client.annex("whereis", "s.txt").stdout
+    tmp = gateway.annexdir / "tmp"
+    assert not list(tmp.glob("annexproxy-*"))
+    # It was annexproxy (not a git-annex) that ran the program, spooling through annex/tmp.
+    trace = (gateway.path.parent / "store dir" / "trace.log").read_text().splitlines()
+    stores = [line for line in trace if line.startswith("TRANSFER STORE")]
+    assert len(stores) == 2
+    assert all(f" {tmp.resolve()}/annexproxy-store-" in line for line in stores)
+    assert any(line.startswith(f"TRANSFER RETRIEVE {keys['b.bin']} ") for line in trace)
+
+
+def test_testremote_on_a_proxied_external_remote(gateway: AnnexRepo, tmp_path: Path) -> None:
+    client = make_ssh_client(gateway, tmp_path / "client", "client")
+    client.annex("sync", "--no-content", "--quiet", check=False)
+    seed_commit(client)
+    assert_testremote_passes(client, "origin-ext", fast=True)
+
+
+def test_external_remote_as_cluster_node(tmp_path: Path, program_on_path: Path) -> None:
+    setup = make_cluster(tmp_path / "cluster", nodes=2)
+    store = tmp_path / "node store"
+    store.mkdir()
+    setup.gateway.annex(
+        "initremote", "-q", "extnode", "type=external", "externaltype=testdir",
+        "encryption=none", f"directory={store}",
+    )  # fmt: skip
+    setup.gateway.git("config", "remote.extnode.annex-cluster-node", setup.name)
+    setup.gateway.annex("updatecluster")
+    client = make_ssh_client(setup.gateway, tmp_path / "client", "client")
+    key = _add(client, "c.bin", BIG)
+    client.annex("copy", "-q", "--to", f"origin-{setup.name}", "c.bin")
+    assert setup.gateway.annex("checkpresentkey", key, "extnode", check=False).returncode == 0
+    node_uuid = setup.gateway.git("config", "remote.extnode.annex-uuid").stdout.strip()
+    assert node_uuid in client.annex("whereis", "c.bin").stdout
+    client.annex("drop", "-q", "--force", "c.bin")
+    client.annex("get", "-q", "--from", f"origin-{setup.name}", "c.bin")
+    assert (client.path / "c.bin").read_bytes() == BIG
+    client.annex("drop", "-q", "--from", f"origin-{setup.name}", "--force", "c.bin")
+    assert setup.gateway.annex("checkpresentkey", key, "extnode", check=False).returncode == 1
+
+
+def test_encrypted_chunked_external_remote(tmp_path: Path, program_on_path: Path) -> None:
+    """encryption=shared and chunk=: the program sees only GPGHMAC keys, git-annex agrees."""
+    store = tmp_path / "enc store"
+    store.mkdir()
+    made = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
+    made.annex(
+        "initremote", "-q", "ext", "type=external", "externaltype=testdir",
+        "encryption=shared", "chunk=256KiB", f"directory={store}",
+    )  # fmt: skip
+    made.git("config", "remote.ext.annex-proxy", "true")
+    run(["annexproxy", "updateproxy"], made.path)
+    client = make_ssh_client(made, tmp_path / "client", "client")
+    client.annex("sync", "--no-content", "--quiet", check=False)
+    key = _add(client, "b.bin", BIG)
+    client.annex("copy", "-q", "--to", "origin-ext", "b.bin")
+    stored = [p.name for p in store.rglob("*") if p.is_file() and p.parent.name == p.name]
+    assert len(stored) == 4  # 1 MB in chunks of 256 KiB, each under an encrypted name
+    assert all(name.startswith("GPGHMACSHA1--") for name in stored)  # default mac
+    assert made.annex("checkpresentkey", key, "ext", check=False).returncode == 0
+    made.annex("fsck", "-q", "--from", "ext", "--key", key)
+    client.annex("drop", "-q", "--force", "b.bin")
+    client.annex("get", "-q", "--from", "origin-ext", "b.bin")
+    assert (client.path / "b.bin").read_bytes() == BIG
+
+
+def test_proxied_get_streams_while_the_program_writes(gateway: AnnexRepo, tmp_path: Path) -> None:
+    """GET through annexproxy-shell sends bytes before the program has finished the file."""
+    data = bytes(range(256)) * 2_000  # 512 KB: the program writes 64 KiB, then waits
+    key = _add_to_remote(gateway, tmp_path, data)
+    gate = tmp_path / "store dir" / "GATE"
+    os.mkfifo(gate)
+    uuid = gateway.git("config", "remote.ext.annex-uuid").stdout.strip()
+    argv = [shell_program(), "p2pstdio", str(gateway.path), CLIENT, "--uuid", uuid]
+    with subprocess.Popen(
+        argv, cwd=gateway.path, env=annex_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as server:
+        assert server.stdin is not None
+        assert server.stdout is not None
+        try:
+            assert server.stdout.readline().startswith(b"AUTH-SUCCESS ")
+            server.stdin.write(f"VERSION 4\nGET 0 f {key}\n".encode())
+            server.stdin.flush()
+            assert server.stdout.readline() == b"VERSION 4\n"
+            assert server.stdout.readline() == f"DATA {len(data)}\n".encode()
+            first = server.stdout.read(1000)  # arrives while the program waits on the FIFO
+            with gate.open("wb"):
+                pass
+            rest = server.stdout.read(len(data) - len(first))
+            assert first + rest == data
+            assert server.stdout.readline() == b"VALID\n"
+            server.stdin.write(b"SUCCESS\n")
+            server.stdin.close()
+            assert server.wait(timeout=60) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
+
+
+def _add_to_remote(gateway: AnnexRepo, tmp_path: Path, data: bytes) -> str:
+    """Put ``data`` on the remote with git-annex (in a clone of the gateway)."""
+    own = AnnexRepo(path=tmp_path / "own", uuid="", bare=False, env={})
+    run(["git", "clone", "-q", str(gateway.path), str(own.path)], tmp_path)
+    own.annex("init", "-q", "own")
+    own.annex("enableremote", "-q", "ext")
+    own.git("config", "remote.ext.annex-verified", "verified")  # as initremote sets it
+    key = _add(own, "streamed.bin", data)
+    own.annex("copy", "-q", "--to", "ext", "streamed.bin")
+    return key
