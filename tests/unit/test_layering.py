@@ -22,6 +22,7 @@ PURE = (
     "branch/paths.py",
     "special/backend.py",
     "special/chunking.py",
+    "special/external_protocol.py",
     "special/remote.py",
 )
 FORBIDDEN = {
