@@ -19,24 +19,14 @@ from annexproxy.testing.realannex import (
     ClusterSetup,
     assert_testremote_passes,
     make_cluster,
+    make_http_client,
     make_ssh_client,
-    run,
     seed_commit,
 )
 
 pytestmark = pytest.mark.interop
 
 FILES = {f"f{i}.txt": f"cluster file {i}\n".encode() * (i + 1) for i in range(4)}
-
-
-def _http_client(setup: ClusterSetup, path: Path, url: str) -> AnnexRepo:
-    run(["git", "clone", "-q", str(setup.gateway.path), str(path)], path.parent)
-    client = AnnexRepo(path=path, uuid="", bare=False, env={})
-    client.git("config", "remote.origin.annexurl", url)
-    client.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1")
-    client.annex("init", "-q", "client")
-    client.annex("sync", "--no-content", "--quiet", check=False)
-    return client
 
 
 @pytest.fixture(params=["ssh", "http"])
@@ -48,7 +38,7 @@ def cluster_client(
         yield setup, make_ssh_client(setup.gateway, tmp_path / "client", "client")
         return
     with annexproxy_serve(setup.gateway.path, "--wideopen") as server:
-        yield setup, _http_client(setup, tmp_path / "client", server.url)
+        yield setup, make_http_client(setup.gateway, tmp_path / "client", server.url)
 
 
 def _add(client: AnnexRepo) -> dict[str, str]:
@@ -204,6 +194,6 @@ def test_mixed_nodes_local_ssh_and_p2phttp(tmp_path: Path) -> None:
 def test_testremote_on_cluster_over_http(tmp_path: Path) -> None:
     setup = make_cluster(tmp_path)
     with annexproxy_serve(setup.gateway.path, "--wideopen") as server:
-        client = _http_client(setup, tmp_path / "client", server.url)
+        client = make_http_client(setup.gateway, tmp_path / "client", server.url)
         seed_commit(client)
         assert_testremote_passes(client, f"origin-{setup.name}", fast=True)

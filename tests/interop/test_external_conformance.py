@@ -11,32 +11,24 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable
 from itertools import count
 from pathlib import Path
 
 import pytest
 
-from annexproxy.keys import Key
 from annexproxy.special.external import ExternalBackend
 from annexproxy.special.remote import SpecialRemote
 from annexproxy.special.storage import SpecialRemoteStorage
-from annexproxy.testing.storage_conformance import PresenceLog, StorageConformance, StorageFactory
+from annexproxy.testing.storage_conformance import (
+    MemoryChunkLog,
+    PresenceLog,
+    StorageConformance,
+    StorageFactory,
+)
 from annexproxy.uuids import RepoUUID
 
 PROGRAM = Path(__file__).with_name("testdir_remote.py")
 UUID = RepoUUID("5b0ff1a4-6b5e-4c57-9c53-0a3c2d6c27e1")
-
-
-class MemoryChunkLog:
-    def __init__(self) -> None:
-        self.logs: dict[Key, bytes] = {}
-
-    async def read(self, key: Key) -> bytes:
-        return self.logs.get(key, b"")
-
-    async def change(self, key: Key, change: Callable[[bytes], bytes]) -> None:
-        self.logs[key] = change(self.logs.get(key, b""))
 
 
 async def _close_at_shutdown(backend: ExternalBackend) -> None:

@@ -27,6 +27,7 @@ from annexproxy.testing.realannex import (
     assert_testremote_passes,
     make_annex_repo,
     make_cluster,
+    make_http_client,
     make_ssh_client,
     run,
     seed_commit,
@@ -53,16 +54,6 @@ def _gateway(top: Path) -> AnnexRepo:
     return gateway
 
 
-def _http_client(gateway: AnnexRepo, path: Path, url: str) -> AnnexRepo:
-    run(["git", "clone", "-q", str(gateway.path), str(path)], path.parent)
-    client = AnnexRepo(path=path, uuid="", bare=False, env={})
-    client.git("config", "remote.origin.annexurl", url)
-    client.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1")
-    client.annex("init", "-q", "client")
-    client.annex("sync", "--no-content", "--quiet", check=False)
-    return client
-
-
 @pytest.fixture(params=["ssh", "http"])
 def proxied(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -72,7 +63,7 @@ def proxied(
         yield gateway, make_ssh_client(gateway, tmp_path / "client", "client")
         return
     with annexproxy_serve(gateway.path, "--wideopen") as server:
-        yield gateway, _http_client(gateway, tmp_path / "client", server.url)
+        yield gateway, make_http_client(gateway, tmp_path / "client", server.url)
 
 
 def _chunk_log(repo: AnnexRepo, key: str) -> str:
@@ -162,7 +153,7 @@ def test_testremote_on_a_proxied_directory_remote(tmp_path: Path, transport: str
             assert_testremote_passes(client, remote, fast=True)
         return
     with annexproxy_serve(gateway.path, "--wideopen") as server:
-        client = _http_client(gateway, tmp_path / "client", server.url)
+        client = make_http_client(gateway, tmp_path / "client", server.url)
         seed_commit(client)
         for remote in remotes:
             assert_testremote_passes(client, remote, fast=True)

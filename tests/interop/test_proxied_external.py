@@ -23,6 +23,7 @@ from annexproxy.testing.realannex import (
     assert_testremote_passes,
     make_annex_repo,
     make_cluster,
+    make_http_client,
     make_ssh_client,
     run,
     seed_commit,
@@ -62,16 +63,6 @@ def gateway(tmp_path: Path, program_on_path: Path) -> AnnexRepo:
     return made
 
 
-def _http_client(gateway: AnnexRepo, path: Path, url: str) -> AnnexRepo:
-    run(["git", "clone", "-q", str(gateway.path), str(path)], path.parent)
-    client = AnnexRepo(path=path, uuid="", bare=False, env={})
-    client.git("config", "remote.origin.annexurl", url)
-    client.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1")
-    client.annex("init", "-q", "client")
-    client.annex("sync", "--no-content", "--quiet", check=False)
-    return client
-
-
 @pytest.fixture(params=["ssh", "http"])
 def client(
     request: pytest.FixtureRequest, gateway: AnnexRepo, tmp_path: Path
@@ -82,7 +73,7 @@ def client(
         yield made
         return
     with annexproxy_serve(gateway.path, "--wideopen") as server:
-        yield _http_client(gateway, tmp_path / "client", server.url)
+        yield make_http_client(gateway, tmp_path / "client", server.url)
 
 
 def _add(client: AnnexRepo, name: str, data: bytes) -> str:

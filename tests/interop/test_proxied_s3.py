@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from annexproxy.keys import Key
 from annexproxy.special.remote import SpecialRemote
 from annexproxy.special.s3 import S3Backend
 from annexproxy.special.s3config import s3_settings
@@ -30,12 +29,17 @@ from annexproxy.testing.realannex import (
     assert_testremote_passes,
     make_annex_repo,
     make_cluster,
+    make_http_client,
     make_ssh_client,
-    run,
     seed_commit,
 )
 from annexproxy.testing.s3server import S3Server, s3_server
-from annexproxy.testing.storage_conformance import PresenceLog, StorageConformance, StorageFactory
+from annexproxy.testing.storage_conformance import (
+    MemoryChunkLog,
+    PresenceLog,
+    StorageConformance,
+    StorageFactory,
+)
 from annexproxy.uuids import RepoUUID
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -53,17 +57,6 @@ def server() -> Iterator[S3Server]:
 
 def fresh_bucket(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-class MemoryChunkLog:
-    def __init__(self) -> None:
-        self.logs: dict[Key, bytes] = {}
-
-    async def read(self, key: Key) -> bytes:
-        return self.logs.get(key, b"")
-
-    async def change(self, key: Key, change: Callable[[bytes], bytes]) -> None:
-        self.logs[key] = change(self.logs.get(key, b""))
 
 
 class TestS3Unchunked(StorageConformance):
@@ -141,16 +134,6 @@ def _gateway(top: Path, server: S3Server) -> AnnexRepo:
     return gateway
 
 
-def _http_client(gateway: AnnexRepo, path: Path, url: str) -> AnnexRepo:
-    run(["git", "clone", "-q", str(gateway.path), str(path)], path.parent)
-    client = AnnexRepo(path=path, uuid="", bare=False, env={})
-    client.git("config", "remote.origin.annexurl", url)
-    client.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1")
-    client.annex("init", "-q", "client")
-    client.annex("sync", "--no-content", "--quiet", check=False)
-    return client
-
-
 @pytest.fixture(params=["http", "ssh"])
 def proxied(
     request: pytest.FixtureRequest, tmp_path: Path, server: S3Server
@@ -160,7 +143,7 @@ def proxied(
         yield gateway, make_ssh_client(gateway, tmp_path / "client", "client")
         return
     with annexproxy_serve(gateway.path, "--wideopen") as served:
-        yield gateway, _http_client(gateway, tmp_path / "client", served.url)
+        yield gateway, make_http_client(gateway, tmp_path / "client", served.url)
 
 
 def _add(client: AnnexRepo, name: str, data: bytes) -> str:

@@ -9,15 +9,14 @@ fscked by git-annex once the chunk log lines are in its branch.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from annexproxy.keys import Key
 from annexproxy.special.directory import DirectoryBackend
 from annexproxy.special.storage import SpecialRemoteStorage
 from annexproxy.testing.storage_conformance import (
+    MemoryChunkLog,
     PresenceLog,
     StorageConformance,
     StorageFactory,
@@ -27,17 +26,6 @@ from annexproxy.testing.storage_conformance import (
 from annexproxy.uuids import RepoUUID
 
 UUID = RepoUUID("16e4c38d-ff44-4d84-8615-69ede6414762")
-
-
-class MemoryChunkLog:
-    def __init__(self) -> None:
-        self.logs: dict[Key, bytes] = {}
-
-    async def read(self, key: Key) -> bytes:
-        return self.logs.get(key, b"")
-
-    async def change(self, key: Key, change: Callable[[bytes], bytes]) -> None:
-        self.logs[key] = change(self.logs.get(key, b""))
 
 
 class TestDirectoryUnchunked(StorageConformance):

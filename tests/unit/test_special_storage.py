@@ -8,7 +8,7 @@ removed, and raises a presence error only when no later layout answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -19,25 +19,11 @@ from annexproxy.keys import Key
 from annexproxy.special.backend import StoreSession
 from annexproxy.special.directory import DirectoryBackend
 from annexproxy.special.storage import SpecialRemoteStorage
-from annexproxy.testing.storage_conformance import store
+from annexproxy.testing.storage_conformance import MemoryChunkLog, store
 from annexproxy.uuids import RepoUUID
 
 UUID = RepoUUID("16e4c38d-ff44-4d84-8615-69ede6414762")
 DATA = bytes(range(256)) * 10  # 2560 bytes: 3 chunks of 1000
-
-
-class MemoryChunkLog:
-    def __init__(self) -> None:
-        self.logs: dict[Key, bytes] = {}
-
-    async def read(self, key: Key) -> bytes:
-        return self.logs.get(key, b"")
-
-    async def change(self, key: Key, change: Callable[[bytes], bytes]) -> None:
-        self.logs[key] = change(self.logs.get(key, b""))
-
-    def fields(self, key: Key) -> list[str]:
-        return [line.split(" ", 1)[1] for line in self.logs.get(key, b"").decode().splitlines()]
 
 
 class ChunksUnreachable:

@@ -164,6 +164,21 @@ def make_ssh_client(
     return AnnexRepo(path=path, uuid=uuid, bare=False, env=env)
 
 
+def make_http_client(server: AnnexRepo, path: Path, url: str) -> AnnexRepo:
+    """Clone ``server`` by path, point ``origin`` at the annex+http ``url``, init git-annex.
+
+    Loopback addresses are allowed (git-annex refuses private addresses otherwise), and a
+    sync fetches the server's branch so that proxied remotes are known.
+    """
+    run(["git", "clone", "-q", str(server.path), str(path)], path.parent)
+    client = AnnexRepo(path=path, uuid="", bare=False, env={})
+    client.git("config", "remote.origin.annexurl", url)
+    client.git("config", "annex.security.allowed-ip-addresses", "127.0.0.1")
+    client.annex("init", "-q", "client")
+    client.annex("sync", "--no-content", "--quiet", check=False)
+    return client
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterSetup:
     """A gateway repository with a cluster of local node repositories."""

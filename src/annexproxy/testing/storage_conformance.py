@@ -42,6 +42,25 @@ def run(coro: Coroutine[Any, Any, object]) -> None:
     asyncio.run(coro)
 
 
+class MemoryChunkLog:
+    """Chunk logs kept in a dict, for special-remote storages under test."""
+
+    def __init__(self) -> None:
+        self.logs: dict[Key, bytes] = {}
+
+    async def read(self, key: Key) -> bytes:
+        """The chunk log of ``key`` (empty when none)."""
+        return self.logs.get(key, b"")
+
+    async def change(self, key: Key, change: Callable[[bytes], bytes]) -> None:
+        """Rewrite the chunk log of ``key``."""
+        self.logs[key] = change(self.logs.get(key, b""))
+
+    def fields(self, key: Key) -> list[str]:
+        """The log's lines without their timestamps."""
+        return [line.split(" ", 1)[1] for line in self.logs.get(key, b"").decode().splitlines()]
+
+
 class PresenceRecorder:
     """A presence log that remembers what it was told."""
 
