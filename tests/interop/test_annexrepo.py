@@ -395,3 +395,12 @@ def test_awkward_key_names(repo: AnnexRepo) -> None:
 
 async def _store_discard_key(storage: Storage, data: bytes, key: Key) -> None:
     await store(storage, data, key)
+
+
+def test_fsync_follows_annexproxy_fsync(repo: AnnexRepo) -> None:
+    assert AnnexRepoStorage.open(repo.path).layout.config.fsync
+    repo.git("config", "annexproxy.fsync", "false")
+    storage = AnnexRepoStorage.open(repo.path)
+    assert not storage.layout.config.fsync
+    key = run_value(store(storage, content(1000)))
+    _fsck_ok(repo, key)

@@ -1,20 +1,26 @@
 """Directory special remotes behind the gateway, used by the real git-annex client.
 
 The gateway (set up with git-annex's own commands, as in shared/spec/examples/10) has a
-plain directory remote and a chunked one (chunk=1MiB), both ``annex-proxy=true``. Over
-HTTP and ssh a client copies to, gets from, fscks and drops from them, and testremote
-passes; the gateway's own git-annex (the same remotes configured) sees every object we
-stored, chunked ones included, and we serve what git-annex stored there directly.
-A directory remote can also be a cluster node.
+plain directory remote, a chunked one (chunk=1MiB) and an encrypted chunked one
+(encryption=shared), all ``annex-proxy=true``. Over HTTP and ssh a client copies to,
+gets from, fscks and drops from them, and testremote passes (chunked and not); the
+gateway's own git-annex and a plain clone with the same directory enabled see every
+object we stored, chunked ones included (the clone through the chunk log on the
+git-annex branch, which matches the one git-annex writes), and we serve what git-annex
+stored there directly.
+A directory remote can also be a cluster node. Drops around a proxied remote (LOCKCONTENT
+refused, a last copy kept) go as with git-annex's own gateway.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from annexproxy.branch.paths import journal_name
 from annexproxy.testing.httpserver import annexproxy_serve
 from annexproxy.testing.realannex import (
     AnnexRepo,
@@ -30,16 +36,18 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 SMALL = b"small file through a proxied directory remote\n"
 BIG = bytes(range(256)) * 10_000  # 2.56 MB: three chunks of 1 MiB
+REMOTES = {
+    "dirsr": ["encryption=none"],
+    "chunksr": ["encryption=none", "chunk=1MiB"],
+    "encsr": ["encryption=shared", "chunk=1MiB"],
+}
 
 
 def _gateway(top: Path) -> AnnexRepo:
     gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
-    for name, extra in (("dirsr", []), ("chunksr", ["chunk=1MiB"])):
+    for name, extra in REMOTES.items():
         (top / name).mkdir()
-        gateway.annex(
-            "initremote", "-q", name, "type=directory", f"directory={top / name}",
-            "encryption=none", *extra,
-        )  # fmt: skip
+        gateway.annex("initremote", "-q", name, "type=directory", f"directory={top / name}", *extra)
         gateway.git("config", f"remote.{name}.annex-proxy", "true")
     gateway.annex("updateproxy")
     return gateway
@@ -67,6 +75,23 @@ def proxied(
         yield gateway, _http_client(gateway, tmp_path / "client", server.url)
 
 
+def _chunk_log(repo: AnnexRepo, key: str) -> str:
+    """The chunk log of ``key`` as git-annex reads it (journal, else branch), no timestamp."""
+    hashdir = repo.annex("examinekey", "--format=${hashdirlower}", key).stdout.strip()
+    path = f"{hashdir}{key}.log.cnk"
+    gitdir = repo.path / repo.git("rev-parse", "--git-dir").stdout.strip()
+    journal = gitdir / "annex" / "journal" / journal_name(path)
+    if journal.exists():
+        shown = journal.read_text()
+    else:
+        shown = repo.git("cat-file", "-p", f"git-annex:{path}").stdout
+    lines = shown.splitlines()
+    assert len(lines) == 1, shown
+    timestamp, rest = lines[0].split(" ", 1)
+    assert re.fullmatch(r"\d+(\.\d+)?s", timestamp), timestamp
+    return rest
+
+
 def _add(client: AnnexRepo, name: str, data: bytes) -> str:
     (client.path / name).write_bytes(data)
     client.annex("add", "-q", name)
@@ -74,7 +99,7 @@ def _add(client: AnnexRepo, name: str, data: bytes) -> str:
     return client.annex("lookupkey", name).stdout.strip()
 
 
-@pytest.mark.parametrize("remote", ["dirsr", "chunksr"])
+@pytest.mark.parametrize("remote", sorted(REMOTES))
 def test_client_uses_a_proxied_directory_remote(
     proxied: tuple[AnnexRepo, AnnexRepo], remote: str
 ) -> None:
@@ -109,16 +134,38 @@ def test_client_uses_a_proxied_directory_remote(
     theirs = own.annex("lookupkey", "theirs.bin").stdout.strip()
     own.annex("sync", "-q", "--no-content", "--only-annex", "origin")
     client.annex("sync", "-q", "--no-content", "--only-annex", "origin")
+
+    # A plain git-annex repository with the same directory sees what the gateway stored,
+    # once it has the gateway's git-annex branch, and its chunk log is git-annex's.
+    assert own.annex("checkpresentkey", keys["b.bin"], remote, check=False).returncode == 0
+    own.annex("fsck", "-q", "--from", remote, "--key", keys["b.bin"])
+    if remote == "chunksr":
+        assert _chunk_log(own, keys["b.bin"]) == _chunk_log(own, theirs) == f"{uuid}:1048576 3"
     client.annex("get", "-q", "--key", theirs, "--from", target)
     where = client.annex("contentlocation", theirs).stdout.strip()
     assert (client.path / where).read_bytes() == BIG[::-1]
+    if remote == "chunksr":
+        # A removal leaves "UUID:CHUNKSIZE 0", from git-annex and from us alike.
+        own.annex("drop", "-q", "--from", remote, "--force", "theirs.bin")
+        assert _chunk_log(own, theirs) == _chunk_log(gateway, keys["s.txt"])
+        assert _chunk_log(gateway, keys["s.txt"]) == f"{uuid}:1048576 0"
 
 
-def test_testremote_on_a_proxied_directory_remote(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["ssh", "http"])
+def test_testremote_on_a_proxied_directory_remote(tmp_path: Path, transport: str) -> None:
     gateway = _gateway(tmp_path)
-    client = make_ssh_client(gateway, tmp_path / "client", "client")
-    seed_commit(client)
-    assert_testremote_passes(client, "origin-chunksr", fast=True)
+    remotes = ("origin-chunksr", "origin-dirsr")
+    if transport == "ssh":
+        client = make_ssh_client(gateway, tmp_path / "client", "client")
+        seed_commit(client)
+        for remote in remotes:
+            assert_testremote_passes(client, remote, fast=True)
+        return
+    with annexproxy_serve(gateway.path, "--wideopen") as server:
+        client = _http_client(gateway, tmp_path / "client", server.url)
+        seed_commit(client)
+        for remote in remotes:
+            assert_testremote_passes(client, remote, fast=True)
 
 
 def test_directory_remote_as_cluster_node(tmp_path: Path) -> None:
@@ -139,3 +186,38 @@ def test_directory_remote_as_cluster_node(tmp_path: Path) -> None:
     assert dir_uuid in client.annex("whereis", "c.bin").stdout
     client.annex("drop", "-q", "--from", f"origin-{setup.name}", "--force", "c.bin")
     assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 1
+
+
+def _drop_session(top: Path, shell: str | None) -> list[tuple[int, list[str]]]:
+    """A client's drops around a proxied chunked directory remote, as it saw them."""
+    top.mkdir()
+    gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
+    (top / "d").mkdir()
+    gateway.annex(
+        "initremote", "-q", "d", "type=directory", f"directory={top / 'd'}",
+        "encryption=none", "chunk=1KiB",
+    )  # fmt: skip
+    gateway.git("config", "remote.d.annex-proxy", "true")
+    gateway.annex("updateproxy")
+    client = make_ssh_client(gateway, top / "client", "client", shell=shell)
+    _add(client, "f", b"hello\n" * 1000)
+    seen = []
+    for args in (
+        ("copy", "--to", "origin-d", "f"),
+        ("drop", "f"),  # the proxy answers LOCKCONTENT with FAILURE; the client goes on
+        ("fsck", "--from", "origin-d", "f"),
+        ("drop", "--from", "origin-d", "f"),  # the only copy: refused
+        ("get", "--from", "origin-d", "f"),
+        ("drop", "--from", "origin-d", "f"),
+    ):
+        result = client.annex(*args, check=False)
+        lines = [line for line in result.stdout.splitlines() if "%" not in line]
+        seen.append((result.returncode, lines))
+    return seen
+
+
+def test_drops_as_with_git_annex_gateway(tmp_path: Path) -> None:
+    theirs = _drop_session(tmp_path / "theirs", "git-annex-shell")
+    ours = _drop_session(tmp_path / "ours", None)
+    assert ours == theirs
+    assert [code for code, _ in ours] == [0, 0, 0, 1, 0, 0]

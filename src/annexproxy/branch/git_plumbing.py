@@ -32,13 +32,15 @@ BRANCH_REF = "refs/heads/git-annex"
 
 # libgit2 is tuned once per process for branches of millions of small logs: trees up to
 # 1 MiB stay in its object cache (a hash-directory tree is re-read for every key
-# otherwise), the cache is capped, and pack files are mapped in 32 MiB windows within
-# 128 MiB, so memory stays bounded however large the branch (bench/branch_locations.py:
-# 10,000 keys of a 1,000,000-key branch went from 1.7 s / 212 MB to 1.3 s / 129 MB).
+# otherwise), the cache is capped at 16 MiB, and pack files are mapped in 8 MiB windows
+# within 32 MiB, so a long-running gateway's memory stays bounded however large the
+# branch (bench/branch_locations.py, 10,000 keys of a 1,000,000-key branch: 0.85 s and
+# 110 MB peak; with a 64 MiB cache and 128 MiB of windows 0.8 s and 140 MB, and a
+# gateway grew to 140 MB over a few thousand requests).
 pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.TREE, 1 << 20)
-pygit2.settings.cache_max_size(64 << 20)
-pygit2.settings.mwindow_size = 32 << 20
-pygit2.settings.mwindow_mapped_limit = 128 << 20
+pygit2.settings.cache_max_size(16 << 20)
+pygit2.settings.mwindow_size = 8 << 20
+pygit2.settings.mwindow_mapped_limit = 32 << 20
 _SIBLING_SUFFIX = "/git-annex"
 _TREE_CACHE_SIZE = 8
 

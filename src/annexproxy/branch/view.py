@@ -19,7 +19,7 @@ Parsing and deriving (cluster membership, dead nodes) are left to the pure
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
 from annexproxy.branch.journal import Journal
@@ -158,6 +158,23 @@ class BranchView:
             self._present_cache.clear()
         self._present_cache[content] = (config, tuple(result))
         return result
+
+    def present_many(
+        self, keys: Iterable[Key], config: BranchConfig | None = None
+    ) -> dict[Key, list[str]]:
+        """`present` for many keys, read in branch path order.
+
+        Neighbouring paths share their hash-directory trees, so reading in path order
+        needs each tree once and little cache, where random order needs all of them
+        cached at once.
+
+        Raises:
+            RepositoryError: git or the journal cannot be read.
+        """
+        config = config or self.config()
+        branchhash1 = self.settings_branchhash1
+        ordered = sorted((location_log_path(k, branchhash1=branchhash1), k) for k in set(keys))
+        return {key: self.present(key, config) for _, key in ordered}
 
     def location_log_paths(self) -> Iterator[str]:
         """Paths of every per-key location log (branch, journal and unmerged siblings).

@@ -2,9 +2,10 @@
 
 A remote configured with ``chunk=SIZE`` stores a key's content in chunks named by chunk
 keys (the key with ``-S<size>-C<n>``, n from 1; an empty object is one empty chunk),
-each stored like a whole object. Only keys of stable backends are chunked (not WORM or
-URL keys). When every chunk is stored, ``<hashdir>/<key>.log.cnk`` on the git-annex
-branch records ``TIMESTAMP UUID:SIZE COUNT`` (a keyed log; count 0 once removed).
+each stored like a whole object. Only keys of stable backends are chunked (hash
+backends and WORM; not URL, VURL or external backends' keys). When every chunk is
+stored, ``<hashdir>/<key>.log.cnk`` on the git-annex branch records
+``TIMESTAMP UUID:SIZE COUNT`` (a keyed log; count 0 once removed).
 
 A reader tries, in git-annex's order, the chunk layouts the log records for the
 remote, the unchunked key (first when the remote does not chunk) and, when the key has
@@ -22,9 +23,11 @@ from annexproxy.errors import ConfigError
 from annexproxy.keys import Key
 from annexproxy.space.units import parse_size
 from annexproxy.special.remote import SpecialRemote
+from annexproxy.storage.hashing import UNVERIFIABLE_HASH_BACKENDS, VERIFIABLE_BACKENDS
 
 CHUNK_LOG = ".log.cnk"
-_UNSTABLE = ("WORM", "URL", "VURL")
+_STABLE_OTHERS = frozenset({"WORM", "GITBUNDLE", "GITMANIFEST"})
+_HASH_BACKENDS = VERIFIABLE_BACKENDS | UNVERIFIABLE_HASH_BACKENDS
 
 
 def chunk_size_of(remote: SpecialRemote) -> int | None:
@@ -48,8 +51,15 @@ def chunk_size_of(remote: SpecialRemote) -> int | None:
 
 
 def chunkable(key: Key) -> bool:
-    """Whether git-annex would chunk ``key`` (only keys of stable backends)."""
-    return key.variety not in _UNSTABLE
+    """Whether git-annex would chunk ``key``: only keys of stable backends.
+
+    Stable are the hash backends, WORM and git-remote-annex's keys; URL and VURL keys are
+    not, nor are external backends' (``X...``: git-annex asks the backend program, which
+    a gateway does not run) or unknown ones.
+    """
+    if key.variety in _STABLE_OTHERS:
+        return True
+    return key.variety.removesuffix("E") in _HASH_BACKENDS
 
 
 def chunk_count(size: int, chunk_size: int) -> int:
@@ -87,7 +97,7 @@ def layouts(
     """Where the content of ``key`` may be, as lists of stored names, in git-annex's order."""
     lists = [chunk_keys(key, size, count) for size, count in recorded]
     lists = [[key], *lists] if chunk_size is None else [*lists, [key]]
-    if chunk_size is not None and key.size is not None and chunkable(key):
+    if chunk_size is not None and key.size is not None:
         speculative = (chunk_size, chunk_count(key.size, chunk_size))
         if speculative not in recorded:
             lists.append(chunk_keys(key, *speculative))

@@ -2,9 +2,11 @@
 
 An object lives at ``<dir>/<hashdirlower><kf>/<kf>`` (``<hashdirmixed>`` is read too,
 as git-annex once wrote there); chunk keys hash like their parent key, so the chunks of
-one key share a hash directory. A store writes ``<dir>/tmp/<kf>/<kf>`` and renames that
-directory into place, then makes file and directory read-only; a removal deletes the
-key's directory and the hash directories left empty (git-annex ``Remote/Directory``).
+one key share a hash directory. A store writes ``<dir>/tmp/<unique>/<kf>`` (git-annex
+uses ``tmp/<kf>/``, which concurrent writers share; those of dead processes on this host
+are removed by the next store), renames that directory into place,
+then makes file and directory read-only; a removal deletes the key's directory and the
+hash directories left empty (git-annex ``Remote/Directory``).
 The directory comes from git config ``remote.NAME.annex-directory``.
 """
 
@@ -12,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import secrets
 import shutil
+import socket
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,14 +37,14 @@ class _DirectorySession:
         self._backend = backend
         self._name = name
         kf = name.keyfile()
-        self.tmpdir = backend.top / "tmp" / kf
+        # Not git-annex's tmp/<kf>: that name is shared by every writer of the key, so
+        # another process's store would remove or fill our file before we rename it.
+        self.tmpdir = backend.top / "tmp" / f"{_tmp_prefix()}{os.getpid()}-{secrets.token_hex(6)}"
         self.tmpfile = self.tmpdir / kf
         self._fd: int | None = None
         self.committed = False
 
     def open(self) -> None:
-        if self.tmpdir.exists():
-            shutil.rmtree(self.tmpdir, onerror=_retry_writable)
         self.tmpdir.mkdir(parents=True)
         self._fd = os.open(
             self.tmpfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
@@ -74,6 +79,7 @@ class _DirectorySession:
     def _finish(self) -> None:
         assert self._fd is not None
         fd, self._fd = self._fd, None
+        kf = self.tmpfile.name
         try:
             os.fsync(fd)
         finally:
@@ -82,9 +88,16 @@ class _DirectorySession:
         if dest.exists():
             _remove_tree(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(self.tmpdir, dest)
+        try:
+            os.rename(self.tmpdir, dest)
+        except OSError as exc:
+            # Another writer put the key in place since: its content is the key's too.
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not (dest / kf).is_file():
+                raise
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            return
         with contextlib.suppress(OSError):
-            _read_only(dest / self.tmpfile.name)
+            _read_only(dest / kf)
             _read_only(dest)
 
     def discard(self) -> None:
@@ -101,6 +114,16 @@ class DirectoryBackend:
     def __init__(self, top: Path) -> None:
         """Use the remote whose objects are below ``top``."""
         self.top = top
+        self._swept = False
+
+    def _sweep(self) -> None:
+        """Remove temp directories that stores of dead processes on this host left."""
+        prefix = _tmp_prefix()
+        with contextlib.suppress(OSError):
+            for entry in (self.top / "tmp").iterdir():
+                pid = entry.name.removeprefix(prefix).split("-", 1)[0]
+                if entry.name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
+                    shutil.rmtree(entry, ignore_errors=True)
 
     def key_dir(self, name: Key) -> Path:
         """The directory an object is stored in (the default, lower-case hash)."""
@@ -123,9 +146,12 @@ class DirectoryBackend:
 
     @asynccontextmanager
     async def store(self, name: Key, size: int | None) -> AsyncIterator[_DirectorySession]:
-        """Write to ``tmp/<kf>/<kf>``; the commit renames it into place."""
+        """Write to ``tmp/<unique>/<kf>``; the commit renames it into place."""
         if not self.top.is_dir():
             raise NodeUnavailable(f"directory {self.top} is not accessible")
+        if not self._swept:
+            self._swept = True
+            await asyncio.to_thread(self._sweep)
         session = _DirectorySession(self, name)
         try:
             await asyncio.to_thread(session.open)
@@ -178,6 +204,22 @@ class DirectoryBackend:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def _tmp_prefix() -> str:
+    """Our temp directories' prefix: the host, as processes are only seen on it."""
+    host = socket.gethostname().replace("/", "_").replace("-", "_") or "host"
+    return f"annexproxy-{host}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _read_only(path: Path) -> None:

@@ -1,18 +1,489 @@
-"""The ``s3``-type special remote backend (placeholder until it is written)."""
+"""The ``S3``-type special remote backend: objects in a bucket, named as git-annex names them.
+
+What git-annex's S3 remote does, and so what this module does (facts from git-annex's
+``Remote/S3.hs``, ``Remote/Helper/AWS.hs`` and ``Creds.hs``):
+
+* An object is stored under ``fileprefix + serialised key`` in ``bucket`` (the
+  ``bucket`` field lowercased; ``<remote name>-<uuid>`` when none was given, which
+  ``initremote`` records in remote.log anyway).
+* The endpoint is ``host`` (default ``s3.amazonaws.com``, then the host follows
+  ``datacenter``: ``US`` -> ``s3.amazonaws.com``, ``EU`` -> ``s3-eu-west-1...``, else
+  ``s3-<datacenter>.amazonaws.com``), ``port`` (default 80; 80 with ``protocol=https``
+  means 443) and ``protocol`` (default https only on port 443). ``requeststyle=path``
+  asks for path-style URLs. Requests are signed with v4 when ``signature=v4``, or by
+  default on Amazon's own host; other hosts get v2 by default; ``signature=anonymous``
+  sends unsigned requests.
+* ``partsize`` (a size such as ``1GiB``): objects larger than it are uploaded as a
+  multipart upload of parts of that size.
+* Credentials: ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` when both are set, else
+  the file ``.git/annex/creds/<uuid>`` (two lines: key id, secret), else ``s3creds=`` in
+  remote.log (base64 of those two lines; stored there with ``embedcreds=yes`` and no
+  encryption; gpg-encrypted ones are refused here).
+
+Uploads stream: a single PUT of known length whose body is fed by `StoreSession.write`,
+or a multipart upload holding at most one part in memory. Nothing is visible under the
+name until `commit`; an abandoned session cancels its PUT (the server never sees a
+complete body) or aborts its multipart upload. Downloads stream with a ``Range`` for an
+offset. botocore and aiohttp errors become `annexproxy.errors.StorageError` subclasses
+here and nowhere else.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+    suppress,
+)
 from pathlib import Path
+from typing import Any
 
-from annexproxy.errors import ConfigError
-from annexproxy.special.backend import RemoteBackend
+import aiohttp
+import botocore.exceptions
+from aiobotocore.session import get_session
+from botocore import UNSIGNED
+from botocore.config import Config
+
+from annexproxy.errors import KeyNotPresent, NodeUnavailable, StorageError
+from annexproxy.keys import Key
+from annexproxy.special.backend import RemoteBackend, StoreSession
 from annexproxy.special.remote import SpecialRemote
+from annexproxy.special.s3config import S3Settings, s3_settings
+
+READ_CHUNK = 256 * 1024
+# Part size for uploads of unknown length on a remote without ``partsize``: bounds the
+# memory one upload holds (S3 allows 10,000 parts, so up to 160 GB).
+UNKNOWN_SIZE_PART = 16 * 1024 * 1024
+# Chunks queued between `write` and a streaming PUT's body.
+PUT_QUEUE_DEPTH = 4
+
+# aiobotocore's client, generated from botocore's service model at run time: untyped.
+S3Client = Any
+
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_AUTH_CODES = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "InvalidToken"}
+)
+_CONNECTION_ERRORS = (
+    botocore.exceptions.ConnectionError,
+    botocore.exceptions.HTTPClientError,
+    aiohttp.ClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 async def open_s3(remote: SpecialRemote, *, base: Path) -> RemoteBackend:
-    """Open the backend of ``remote``.
+    """Open the backend of ``remote``; nothing is sent to the server yet.
 
     Raises:
-        ConfigError: always, for now.
+        ConfigError: a setting is malformed or no credentials can be found.
     """
-    raise ConfigError(f"special remote {remote.name!r}: type s3 is not supported yet")
+    return S3Backend(s3_settings(remote, base=base))
+
+
+class S3Backend:
+    """A `RemoteBackend` on an S3 bucket (see the module docstring for the layout)."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        """Serve the objects of ``settings``; the client is created on first use."""
+        self.settings = settings
+        self._client: S3Client | None = None
+        self._stack = AsyncExitStack()
+        self._opening = asyncio.Lock()
+
+    async def client(self) -> S3Client:
+        """The aiobotocore S3 client, created on first use (in the loop that uses it)."""
+        async with self._opening:
+            if self._client is None:
+                self._client = await self._stack.enter_async_context(self._create_client())
+        return self._client
+
+    def _create_client(self) -> AbstractAsyncContextManager[S3Client]:
+        settings = self.settings
+        config = Config(
+            signature_version=_BOTO_SIGNATURES[settings.signature],
+            region_name=settings.region,
+            s3={
+                "addressing_style": "path" if settings.path_style else "auto",
+                # Never hash a whole body before sending it: uploads stream.
+                "payload_signing_enabled": False,
+            },
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            # A streamed body cannot be replayed; the gateway decides about retrying.
+            retries={"total_max_attempts": 1},
+            connect_timeout=30,
+            read_timeout=120,
+        )
+        creds = settings.credentials
+        created: AbstractAsyncContextManager[S3Client] = get_session().create_client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            aws_access_key_id=creds[0] if creds else None,
+            aws_secret_access_key=creds[1] if creds else None,
+            config=config,
+        )
+        return created
+
+    def _where(self, name: Key) -> str:
+        s = self.settings
+        return f"{s.endpoint_url}/{s.bucket}/{s.object_name(name)} (S3 remote {s.remote!r})"
+
+    @contextmanager
+    def _map_errors(self, name: Key, action: str) -> Iterator[None]:
+        """Turn botocore/aiohttp failures of ``action`` on ``name`` into StorageErrors."""
+        try:
+            yield
+        except botocore.exceptions.ClientError as exc:
+            raise self._client_error(exc, name, action) from exc
+        except _CONNECTION_ERRORS as exc:
+            raise NodeUnavailable(
+                f"cannot {action} {self._where(name)}: the S3 server is unreachable or "
+                f"broke the connection ({exc}); check that it is running and reachable"
+            ) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise StorageError(f"cannot {action} {self._where(name)}: {exc}") from exc
+
+    def _client_error(
+        self, exc: botocore.exceptions.ClientError, name: Key, action: str
+    ) -> StorageError:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = error.get("Message", "")
+        if code in _NOT_FOUND_CODES:
+            return KeyNotPresent(f"{self._where(name)} is not present", key=str(name))
+        if code == "NoSuchBucket":
+            return StorageError(
+                f"cannot {action} {self._where(name)}: the bucket {self.settings.bucket!r} "
+                "does not exist; create it (git annex initremote/enableremote does)"
+            )
+        if code in _AUTH_CODES:
+            return StorageError(
+                f"cannot {action} {self._where(name)}: the S3 server refused the credentials "
+                f"({code}: {message}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
+                "the remote's stored creds"
+            )
+        if code == "EntityTooSmall":
+            return StorageError(
+                f"cannot {action} {self._where(name)}: the server refused a part of "
+                f"{self.settings.partsize} bytes as too small ({message}); set the remote's "
+                "partsize to at least 5MiB with git annex enableremote"
+            )
+        return StorageError(f"cannot {action} {self._where(name)}: {code} {message}".rstrip())
+
+    @asynccontextmanager
+    async def store(self, name: Key, size: int | None) -> AsyncIterator[StoreSession]:
+        """Start storing ``name``; see `annexproxy.special.backend.RemoteBackend.store`.
+
+        Raises:
+            StorageError: the upload failed (NodeUnavailable: server unreachable).
+        """
+        partsize = self.settings.partsize
+        session: _PutSession | _MultipartSession
+        if size is not None and (partsize is None or size <= partsize):
+            session = _PutSession(self, name, size)
+        else:
+            session = _MultipartSession(self, name, size, partsize or UNKNOWN_SIZE_PART)
+        try:
+            yield session
+        finally:
+            if not session.committed:
+                await session.abort()
+
+    async def retrieve(self, name: Key, offset: int = 0) -> AsyncIterator[bytes]:
+        """Yield the object's bytes from ``offset``.
+
+        Raises:
+            KeyNotPresent: there is no such object.
+            StorageError: reading failed part way (NodeUnavailable: connection lost).
+        """
+        args = {"Bucket": self.settings.bucket, "Key": self.settings.object_name(name)}
+        if offset:
+            args["Range"] = f"bytes={offset}-"
+        with self._map_errors(name, "read"):
+            try:
+                response = await (await self.client()).get_object(**args)
+            except botocore.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if offset and code == "InvalidRange" and await self.present(name):
+                    return  # the offset is the object's end
+                raise
+        skip = offset if offset and not response.get("ContentRange") else 0
+        expected = response.get("ContentLength")
+        got = 0
+        async with response["Body"] as body:
+            while True:
+                with self._map_errors(name, "read"):
+                    chunk = await body.read(READ_CHUNK)
+                if not chunk:
+                    break
+                got += len(chunk)
+                if skip:
+                    # The server ignored Range: drop the bytes before the offset.
+                    dropped = min(skip, len(chunk))
+                    chunk, skip = chunk[dropped:], skip - dropped
+                    if not chunk:
+                        continue
+                yield chunk
+        if expected is not None and got != expected:
+            raise NodeUnavailable(
+                f"reading {self._where(name)} stopped after {got} of {expected} bytes"
+            )
+
+    def local_path(self, name: Key) -> Path | None:
+        """S3 objects have no local file."""
+        return None
+
+    async def present(self, name: Key) -> bool:
+        """Tell whether the object is in the bucket (a HEAD request).
+
+        Raises:
+            StorageError: presence cannot be determined.
+        """
+        try:
+            with self._map_errors(name, "check"):
+                await (await self.client()).head_object(
+                    Bucket=self.settings.bucket, Key=self.settings.object_name(name)
+                )
+        except KeyNotPresent:
+            return False
+        return True
+
+    async def remove(self, name: Key) -> None:
+        """Delete the object (deleting an absent object succeeds in S3).
+
+        Raises:
+            StorageError: it could not be removed.
+        """
+        with self._map_errors(name, "remove"):
+            await (await self.client()).delete_object(
+                Bucket=self.settings.bucket, Key=self.settings.object_name(name)
+            )
+
+    async def aclose(self) -> None:
+        """Close the client and its connections."""
+        await self._stack.aclose()
+
+
+_BOTO_SIGNATURES: dict[str, Any] = {"v4": "s3v4", "v2": "s3", "anonymous": UNSIGNED}
+
+
+class _Body:
+    """A PUT body fed from a queue: botocore sees a file-like object, aiohttp iterates it."""
+
+    def __init__(self, queue: asyncio.Queue[bytes | None]) -> None:
+        self._queue = queue
+        self.written = asyncio.Event()
+        """Set once the first chunk went to the connection (the next one is asked for)."""
+
+    def read(self, amount: int = -1) -> bytes:  # pragma: no cover - never called
+        # botocore only checks that a body has ``read``; the bytes go through __aiter__.
+        raise NotImplementedError("a streamed S3 body is read asynchronously")
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while (chunk := await self._queue.get()) is not None:
+            yield chunk
+            self.written.set()
+
+
+class _PutSession:
+    """A single PUT of known length whose body streams from `write` calls.
+
+    The last bytes written are sent only by `commit`, so that the server cannot complete
+    the object before the caller has decided to keep it (a hash mismatch found at the
+    end of the data must leave nothing behind).
+    """
+
+    def __init__(self, backend: S3Backend, name: Key, size: int) -> None:
+        self._backend = backend
+        self._name = name
+        self._size = size
+        self._written = 0
+        self._pending = b""
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(PUT_QUEUE_DEPTH)
+        self._body = _Body(self._queue)
+        self._task: asyncio.Task[None] | None = None
+        self.committed = False
+
+    async def _put(self) -> None:
+        s = self._backend.settings
+        await (await self._backend.client()).put_object(
+            Bucket=s.bucket,
+            Key=s.object_name(self._name),
+            Body=self._body,
+            ContentLength=self._size,
+        )
+
+    async def _send(self, item: bytes | None) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._put())
+        task = self._task
+        sender = asyncio.ensure_future(self._queue.put(item))
+        await asyncio.wait({sender, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not sender.done():
+            sender.cancel()
+            with self._backend._map_errors(self._name, "store"):
+                await task  # raises why the upload ended
+            raise StorageError(f"the upload of {self._backend._where(self._name)} ended early")
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes to the object's PUT.
+
+        Raises:
+            StorageError: more bytes than announced, or the PUT failed.
+        """
+        if self._written + len(data) > self._size:
+            raise StorageError(
+                f"more than the announced {self._size} bytes were written for "
+                f"{self._backend._where(self._name)}"
+            )
+        if data:
+            self._written += len(data)
+            # Hold the latest bytes back until commit: a PUT whose body is complete is
+            # stored by the server whether or not we commit.
+            pending, self._pending = self._pending, bytes(data)
+            if pending:
+                await self._send(pending)
+
+    async def commit(self) -> None:
+        """Finish the PUT: the object becomes visible.
+
+        Raises:
+            StorageError: fewer bytes than announced were written, or the PUT failed.
+        """
+        if self._written != self._size:
+            raise StorageError(
+                f"only {self._written} of the announced {self._size} bytes were written "
+                f"for {self._backend._where(self._name)}; nothing was stored"
+            )
+        if self._pending:
+            await self._send(self._pending)
+            self._pending = b""
+        await self._send(None)
+        assert self._task is not None
+        with self._backend._map_errors(self._name, "store"):
+            await self._task
+        self.committed = True
+
+    async def abort(self) -> None:
+        """Cancel an unfinished PUT: the server never gets the whole body.
+
+        SeaweedFS 4.48 stores an empty object when a PUT's connection closes before any
+        body byte arrived; such a leftover (its length is not the announced one) is
+        removed, best effort.
+        """
+        if self._task is None:
+            return
+        if not self._task.done():
+            # Let some body bytes reach the server first: SeaweedFS keeps an empty object
+            # for a PUT cut before its first body byte, but drops one cut part way.
+            written = asyncio.ensure_future(self._body.written.wait())
+            await asyncio.wait(
+                {written, self._task}, timeout=5, return_when=asyncio.FIRST_COMPLETED
+            )
+            written.cancel()
+            self._task.cancel()
+        with suppress(asyncio.CancelledError, Exception):
+            await self._task
+        s = self._backend.settings
+        with suppress(Exception):
+            client = await self._backend.client()
+            head = await client.head_object(Bucket=s.bucket, Key=s.object_name(self._name))
+            if head.get("ContentLength") != self._size:
+                await client.delete_object(Bucket=s.bucket, Key=s.object_name(self._name))
+
+
+class _MultipartSession:
+    """A multipart upload holding at most one part in memory.
+
+    An object that turns out smaller than one part (possible only when the size was not
+    announced) is stored with a single PUT instead, as git-annex does for small files.
+    """
+
+    def __init__(self, backend: S3Backend, name: Key, size: int | None, partsize: int) -> None:
+        self._backend = backend
+        self._name = name
+        self._size = size
+        self._partsize = partsize
+        self._buffer = bytearray()
+        self._written = 0
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self.committed = False
+
+    @property
+    def _args(self) -> dict[str, str]:
+        s = self._backend.settings
+        return {"Bucket": s.bucket, "Key": s.object_name(self._name)}
+
+    async def _send_part(self, data: bytes) -> None:
+        client = await self._backend.client()
+        with self._backend._map_errors(self._name, "store"):
+            if self._upload_id is None:
+                started = await client.create_multipart_upload(**self._args)
+                self._upload_id = started["UploadId"]
+            number = len(self._parts) + 1
+            sent = await client.upload_part(
+                **self._args, UploadId=self._upload_id, PartNumber=number, Body=data
+            )
+        self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+
+    async def write(self, data: bytes) -> None:
+        """Add bytes; each full part is uploaded before this returns.
+
+        Raises:
+            StorageError: more bytes than announced, or a part upload failed.
+        """
+        if self._size is not None and self._written + len(data) > self._size:
+            raise StorageError(
+                f"more than the announced {self._size} bytes were written for "
+                f"{self._backend._where(self._name)}"
+            )
+        self._written += len(data)
+        self._buffer += data
+        while len(self._buffer) >= self._partsize:
+            part = bytes(self._buffer[: self._partsize])
+            del self._buffer[: self._partsize]
+            await self._send_part(part)
+
+    async def commit(self) -> None:
+        """Upload the last part and complete the upload: the object becomes visible.
+
+        Raises:
+            StorageError: fewer bytes than announced, or the upload failed.
+        """
+        if self._size is not None and self._written != self._size:
+            raise StorageError(
+                f"only {self._written} of the announced {self._size} bytes were written "
+                f"for {self._backend._where(self._name)}; nothing was stored"
+            )
+        client = await self._backend.client()
+        if self._upload_id is None:
+            with self._backend._map_errors(self._name, "store"):
+                await client.put_object(**self._args, Body=bytes(self._buffer))
+        else:
+            if self._buffer:
+                await self._send_part(bytes(self._buffer))
+                self._buffer.clear()
+            with self._backend._map_errors(self._name, "store"):
+                await client.complete_multipart_upload(
+                    **self._args,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+        self.committed = True
+
+    async def abort(self) -> None:
+        """Abort the multipart upload, best effort (the server may be gone)."""
+        self._buffer.clear()
+        if self._upload_id is None:
+            return
+        with suppress(StorageError), self._backend._map_errors(self._name, "abort the upload of"):
+            await (await self._backend.client()).abort_multipart_upload(
+                **self._args, UploadId=self._upload_id
+            )

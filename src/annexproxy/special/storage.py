@@ -283,11 +283,49 @@ class SpecialRemoteStorage:
             return []
         return chunking.recorded_chunks(await self._chunk_log.read(key), self._uuid)
 
-    async def _layout(self, key: Key) -> list[Key] | None:
-        """The stored names of ``key``'s content, or None when it is not all there."""
-        for names in chunking.layouts(key, self.chunk_size, await self._recorded(key)):
-            if all([await self.backend.present(name) for name in names]):
+    async def _all_present(self, names: list[Key]) -> bool:
+        for name in names:
+            if not await self.backend.present(name):
+                return False
+        return True
+
+    async def _layout(self, key: Key, *, log_speculative: bool = False) -> list[Key] | None:
+        """The stored names of ``key``'s content, or None when it is not all there.
+
+        As git-annex's checkpresent: layouts are tried in order, each up to its first
+        missing piece; an error is raised only when the last layout tried failed with
+        one (a later layout found missing forgets it). A remote that does not chunk
+        looks at the unchunked key before reading the chunk log. With
+        ``log_speculative``, content found in the current chunk size's unlogged layout
+        is recorded in the chunk log (so a later change of ``chunk=`` still finds it).
+
+        Raises:
+            StorageError: the remote could not be asked.
+        """
+        deferred: StorageError | None = None
+        if self.chunk_size is None:
+            try:
+                if await self._all_present([key]):
+                    return [key]
+            except StorageError as exc:
+                deferred = exc
+        recorded = await self._recorded(key)
+        for names in chunking.layouts(key, self.chunk_size, recorded):
+            if self.chunk_size is None and names == [key]:
+                continue  # asked first
+            try:
+                present = await self._all_present(names)
+            except StorageError as exc:
+                deferred = exc
+                continue
+            if present:
+                method = _chunk_method(names)
+                if log_speculative and method is not None and method not in recorded:
+                    await self.log_chunks(key, *method)
                 return names
+            deferred = None
+        if deferred is not None:
+            raise deferred
         return None
 
     async def log_chunks(self, key: Key, chunk_size: int, count: int) -> None:
@@ -301,7 +339,7 @@ class SpecialRemoteStorage:
 
     async def checkpresent(self, key: Key) -> bool:
         """Whether every stored piece of the content is there."""
-        return await self._layout(key) is not None
+        return await self._layout(key, log_speculative=True) is not None
 
     @asynccontextmanager
     async def retrieve(self, key: Key, offset: int = 0) -> AsyncIterator[_Source]:
@@ -354,10 +392,16 @@ class SpecialRemoteStorage:
             raise StorageError(f"the deadline to remove {key} passed; lock the copies again")
         recorded = await self._recorded(key)
         had = await self._layout(key) is not None
+        gone: list[int] = []
         for names in chunking.layouts(key, self.chunk_size, recorded):
             for name in names:
                 await self.backend.remove(name)
-        for chunk_size, _count in recorded:
+            method = _chunk_method(names)
+            if method is not None and method[0] not in gone:
+                gone.append(method[0])
+        # As git-annex: every chunk size tried is logged removed, the current one's too
+        # (so a removal from a chunked remote always leaves a chunk log line).
+        for chunk_size in gone:
             await self.log_chunks(key, chunk_size, 0)
         if had and self.presence_log is not None:
             await self.presence_log(key, False)
@@ -366,3 +410,11 @@ class SpecialRemoteStorage:
     async def timestamp(self) -> int:
         """The gateway's clock."""
         return int(self._monotonic())
+
+
+def _chunk_method(names: list[Key]) -> tuple[int, int] | None:
+    """(chunk size, count) of a chunked layout; None for the unchunked key."""
+    first = names[0] if names else None
+    if first is None or not first.is_chunk or first.chunk_size is None:
+        return None
+    return first.chunk_size, len(names)

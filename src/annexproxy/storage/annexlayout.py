@@ -36,6 +36,10 @@ class RepoConfig:
     crippled: bool = False
     objecthashlower: bool = False
     objecthash1: bool = False
+    fsync: bool = True
+    """``annexproxy.fsync`` (default true): objects and their directories are synced to
+    disk before an upload is reported stored. git-annex does not sync; false matches it
+    (faster on slow disks, but a crash may lose content clients were told is stored)."""
 
     def write_refusal(self) -> str | None:
         """Why we must not write (add, lock, remove) in this repository, or None if we may."""
@@ -169,6 +173,8 @@ def open_layout(path: Path) -> AnnexLayout:
         crippled=_config_bool(config, "annex.crippledfilesystem"),
         objecthashlower=_config_bool(config, "annex.tune.objecthashlower"),
         objecthash1=_config_bool(config, "annex.tune.objecthash1"),
+        fsync=_config_str(config, "annexproxy.fsync") is None
+        or _config_bool(config, "annexproxy.fsync"),
     )
     return AnnexLayout(
         path=path, gitdir=gitdir, annexdir=_common_dir(gitdir) / "annex", config=repo_config

@@ -212,7 +212,8 @@ class AnnexUpload:
             self._verify(sender_valid=sender_valid)
             fd = self._fd
             try:
-                await asyncio.to_thread(os.fsync, fd)
+                if self._storage.layout.config.fsync:
+                    await asyncio.to_thread(os.fsync, fd)
                 self.close()
                 await asyncio.to_thread(self._install)
             except OSError as exc:
@@ -245,9 +246,12 @@ class AnnexUpload:
                     raise
         else:
             raise FileNotFoundError(f"{keydir} kept disappearing while storing {self._key}")
-        _fsync_dir(keydir)
+        durable = self._storage.layout.config.fsync
+        if durable:
+            _fsync_dir(keydir)
         keydir.chmod(0o555)
-        _fsync_dir(keydir.parent)
+        if durable:
+            _fsync_dir(keydir.parent)
 
     def close(self) -> None:
         """Close the partial file; its bytes stay for a later resume unless discarded.
