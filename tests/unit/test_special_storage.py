@@ -16,6 +16,7 @@ import pytest
 
 from annexproxy.errors import NodeUnavailable
 from annexproxy.keys import Key
+from annexproxy.special import chunking
 from annexproxy.special.backend import StoreSession
 from annexproxy.special.directory import DirectoryBackend
 from annexproxy.special.storage import SpecialRemoteStorage
@@ -117,3 +118,13 @@ def test_presence_errors_deferred_as_git_annex_does(tmp_path: Path) -> None:
             await unchunked.checkpresent(key)
 
     asyncio.run(go())
+
+
+def test_speculative_layout_for_any_sized_key() -> None:
+    # git-annex's chunkKeys adds the current chunk size's layout for every key with a
+    # size, unstable ones included (only storing skips chunking them).
+    url = Key.parse("URL-s2560--http&c%%example.com%f")
+    assert not chunking.chunkable(url)
+    assert chunking.layouts(url, 1000, []) == [[url], chunking.chunk_keys(url, 1000, 3)]
+    unsized = Key.parse("URL--http&c%%example.com%f")
+    assert chunking.layouts(unsized, 1000, []) == [[unsized]]

@@ -97,7 +97,7 @@ def layouts(
     """Where the content of ``key`` may be, as lists of stored names, in git-annex's order."""
     lists = [chunk_keys(key, size, count) for size, count in recorded]
     lists = [[key], *lists] if chunk_size is None else [*lists, [key]]
-    if chunk_size is not None and key.size is not None and chunkable(key):
+    if chunk_size is not None and key.size is not None:
         speculative = (chunk_size, chunk_count(key.size, chunk_size))
         if speculative not in recorded:
             lists.append(chunk_keys(key, *speculative))
