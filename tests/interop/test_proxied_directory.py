@@ -108,6 +108,8 @@ def test_client_uses_a_proxied_directory_remote(
     target = f"origin-{remote}"
     client.annex("copy", "-q", "--to", target, ".")
     uuid = gateway.git("config", f"remote.{remote}.annex-uuid").stdout.strip()
+    # Uploads took git-annex's upload transfer lock for the remote (and let go of it).
+    assert not list((gateway.path / "annex" / "transfer" / "upload" / uuid).iterdir())
     for key in keys.values():
         # The gateway's git-annex, with the same remote, finds what we stored.
         assert gateway.annex("checkpresentkey", key, remote, check=False).returncode == 0

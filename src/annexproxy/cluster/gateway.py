@@ -111,6 +111,7 @@ class GatewayTargets:
                         self._stack,
                         base=self._local.path,
                         chunk_log=RepositoryChunkLog(self._local),
+                        annexdir=self._local.journal.annexdir,
                     )
                 except AnnexProxyError as exc:
                     log.warning("cannot open node %s: %s", topology.describe(uuid), exc)
