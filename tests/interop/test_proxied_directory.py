@@ -223,3 +223,18 @@ def test_drops_as_with_git_annex_gateway(tmp_path: Path) -> None:
     ours = _drop_session(tmp_path / "ours", None)
     assert ours == theirs
     assert [code for code, _ in ours] == [0, 0, 0, 1, 0, 0]
+
+
+def test_unsupported_special_remote_refused_with_the_reason(tmp_path: Path) -> None:
+    gateway = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
+    gateway.annex("initremote", "-q", "hooked", "type=hook", "hooktype=x", "encryption=none")
+    gateway.git("config", "remote.hooked.annex-proxy", "true")
+    gateway.annex("updateproxy")
+    client = make_ssh_client(gateway, tmp_path / "client", "client")
+    _add(client, "f", SMALL)
+    result = client.annex("copy", "--to", "origin-hooked", "f", check=False)
+    assert result.returncode == 1
+    assert "cannot proxy to repository hooked: special remote 'hooked' has type 'hook'" in (
+        result.stderr
+    )
+    assert "not configured to proxy" not in result.stderr
