@@ -14,6 +14,7 @@ refused, a last copy kept) go as with git-annex's own gateway.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,24 +171,38 @@ def test_testremote_on_a_proxied_directory_remote(tmp_path: Path, transport: str
             assert_testremote_passes(client, remote, fast=True)
 
 
-def test_directory_remote_as_cluster_node(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["ssh", "http"])
+def test_directory_remote_as_cluster_node(tmp_path: Path, transport: str) -> None:
     setup = make_cluster(tmp_path, nodes=2)
     gateway = setup.gateway
     (tmp_path / "dirnode").mkdir()
     gateway.annex(
         "initremote", "-q", "dirnode", "type=directory", f"directory={tmp_path / 'dirnode'}",
-        "encryption=none",
+        "encryption=none", "chunk=1MiB",
     )  # fmt: skip
     gateway.git("config", "remote.dirnode.annex-cluster-node", setup.name)
     gateway.annex("updatecluster")
-    client = make_ssh_client(gateway, tmp_path / "client", "client")
-    key = _add(client, "c.bin", BIG)
-    client.annex("copy", "-q", "--to", f"origin-{setup.name}", "c.bin")
-    assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 0
-    dir_uuid = gateway.git("config", "remote.dirnode.annex-uuid").stdout.strip()
-    assert dir_uuid in client.annex("whereis", "c.bin").stdout
-    client.annex("drop", "-q", "--from", f"origin-{setup.name}", "--force", "c.bin")
-    assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 1
+    with contextlib.ExitStack() as stack:
+        if transport == "ssh":
+            client = make_ssh_client(gateway, tmp_path / "client", "client")
+        else:
+            server = stack.enter_context(annexproxy_serve(gateway.path, "--wideopen"))
+            client = _http_client(gateway, tmp_path / "client", server.url)
+        key = _add(client, "c.bin", BIG)
+        cluster = f"origin-{setup.name}"
+        client.annex("copy", "-q", "--to", cluster, "c.bin")
+        # The upload fanned out to the directory remote (in chunks) and to both nodes.
+        assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 0
+        assert len([p for p in (tmp_path / "dirnode").rglob("*-S1048576-C*") if p.is_file()]) == 3
+        for node in setup.nodes:
+            assert node.annex("contentlocation", key, check=False).returncode == 0
+        dir_uuid = gateway.git("config", "remote.dirnode.annex-uuid").stdout.strip()
+        assert dir_uuid in client.annex("whereis", "c.bin").stdout
+        client.annex("drop", "-q", "--force", "c.bin")
+        client.annex("get", "-q", "--from", cluster, "c.bin")
+        assert (client.path / "c.bin").read_bytes() == BIG
+        client.annex("drop", "-q", "--from", cluster, "--force", "c.bin")
+        assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 1
 
 
 def _drop_session(top: Path, shell: str | None) -> list[tuple[int, list[str]]]:
