@@ -198,11 +198,14 @@ def test_directory_remote_as_cluster_node(tmp_path: Path, transport: str) -> Non
             assert node.annex("contentlocation", key, check=False).returncode == 0
         dir_uuid = gateway.git("config", "remote.dirnode.annex-uuid").stdout.strip()
         assert dir_uuid in client.annex("whereis", "c.bin").stdout
+        # The gateway's own location log (its journal, read by its git-annex) too.
+        assert dir_uuid in gateway.annex("whereis", "--key", key).stdout
         client.annex("drop", "-q", "--force", "c.bin")
         client.annex("get", "-q", "--from", cluster, "c.bin")
         assert (client.path / "c.bin").read_bytes() == BIG
         client.annex("drop", "-q", "--from", cluster, "--force", "c.bin")
         assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 1
+        assert dir_uuid not in gateway.annex("whereis", "--key", key, check=False).stdout
 
 
 def _drop_session(top: Path, shell: str | None) -> list[tuple[int, list[str]]]:
