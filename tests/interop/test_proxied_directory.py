@@ -14,6 +14,7 @@ refused, a last copy kept) go as with git-annex's own gateway.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +100,8 @@ def test_client_uses_a_proxied_directory_remote(
     target = f"origin-{remote}"
     client.annex("copy", "-q", "--to", target, ".")
     uuid = gateway.git("config", f"remote.{remote}.annex-uuid").stdout.strip()
+    # Uploads took git-annex's upload transfer lock for the remote (and let go of it).
+    assert not list((gateway.path / "annex" / "transfer" / "upload" / uuid).iterdir())
     for key in keys.values():
         # The gateway's git-annex, with the same remote, finds what we stored.
         assert gateway.annex("checkpresentkey", key, remote, check=False).returncode == 0
@@ -159,24 +162,41 @@ def test_testremote_on_a_proxied_directory_remote(tmp_path: Path, transport: str
             assert_testremote_passes(client, remote, fast=True)
 
 
-def test_directory_remote_as_cluster_node(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["ssh", "http"])
+def test_directory_remote_as_cluster_node(tmp_path: Path, transport: str) -> None:
     setup = make_cluster(tmp_path, nodes=2)
     gateway = setup.gateway
     (tmp_path / "dirnode").mkdir()
     gateway.annex(
         "initremote", "-q", "dirnode", "type=directory", f"directory={tmp_path / 'dirnode'}",
-        "encryption=none",
+        "encryption=none", "chunk=1MiB",
     )  # fmt: skip
     gateway.git("config", "remote.dirnode.annex-cluster-node", setup.name)
     gateway.annex("updatecluster")
-    client = make_ssh_client(gateway, tmp_path / "client", "client")
-    key = _add(client, "c.bin", BIG)
-    client.annex("copy", "-q", "--to", f"origin-{setup.name}", "c.bin")
-    assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 0
-    dir_uuid = gateway.git("config", "remote.dirnode.annex-uuid").stdout.strip()
-    assert dir_uuid in client.annex("whereis", "c.bin").stdout
-    client.annex("drop", "-q", "--from", f"origin-{setup.name}", "--force", "c.bin")
-    assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 1
+    with contextlib.ExitStack() as stack:
+        if transport == "ssh":
+            client = make_ssh_client(gateway, tmp_path / "client", "client")
+        else:
+            server = stack.enter_context(annexproxy_serve(gateway.path, "--wideopen"))
+            client = make_http_client(gateway, tmp_path / "client", server.url)
+        key = _add(client, "c.bin", BIG)
+        cluster = f"origin-{setup.name}"
+        client.annex("copy", "-q", "--to", cluster, "c.bin")
+        # The upload fanned out to the directory remote (in chunks) and to both nodes.
+        assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 0
+        assert len([p for p in (tmp_path / "dirnode").rglob("*-S1048576-C*") if p.is_file()]) == 3
+        for node in setup.nodes:
+            assert node.annex("contentlocation", key, check=False).returncode == 0
+        dir_uuid = gateway.git("config", "remote.dirnode.annex-uuid").stdout.strip()
+        assert dir_uuid in client.annex("whereis", "c.bin").stdout
+        # The gateway's own location log (its journal, read by its git-annex) too.
+        assert dir_uuid in gateway.annex("whereis", "--key", key).stdout
+        client.annex("drop", "-q", "--force", "c.bin")
+        client.annex("get", "-q", "--from", cluster, "c.bin")
+        assert (client.path / "c.bin").read_bytes() == BIG
+        client.annex("drop", "-q", "--from", cluster, "--force", "c.bin")
+        assert gateway.annex("checkpresentkey", key, "dirnode", check=False).returncode == 1
+        assert dir_uuid not in gateway.annex("whereis", "--key", key, check=False).stdout
 
 
 def _drop_session(top: Path, shell: str | None) -> list[tuple[int, list[str]]]:
@@ -212,3 +232,18 @@ def test_drops_as_with_git_annex_gateway(tmp_path: Path) -> None:
     ours = _drop_session(tmp_path / "ours", None)
     assert ours == theirs
     assert [code for code, _ in ours] == [0, 0, 0, 1, 0, 0]
+
+
+def test_unsupported_special_remote_refused_with_the_reason(tmp_path: Path) -> None:
+    gateway = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
+    gateway.annex("initremote", "-q", "hooked", "type=hook", "hooktype=x", "encryption=none")
+    gateway.git("config", "remote.hooked.annex-proxy", "true")
+    gateway.annex("updateproxy")
+    client = make_ssh_client(gateway, tmp_path / "client", "client")
+    _add(client, "f", SMALL)
+    result = client.annex("copy", "--to", "origin-hooked", "f", check=False)
+    assert result.returncode == 1
+    assert "cannot proxy to repository hooked: special remote 'hooked' has type 'hook'" in (
+        result.stderr
+    )
+    assert "not configured to proxy" not in result.stderr

@@ -8,6 +8,7 @@ removed, and raises a presence error only when no later layout answered.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -20,6 +21,7 @@ from annexproxy.special import chunking
 from annexproxy.special.backend import StoreSession
 from annexproxy.special.directory import DirectoryBackend
 from annexproxy.special.storage import SpecialRemoteStorage
+from annexproxy.storage.contentlock import try_lock
 from annexproxy.testing.storage_conformance import MemoryChunkLog, store
 from annexproxy.uuids import RepoUUID
 
@@ -128,3 +130,41 @@ def test_speculative_layout_for_any_sized_key() -> None:
     assert chunking.layouts(url, 1000, []) == [[url], chunking.chunk_keys(url, 1000, 3)]
     unsized = Key.parse("URL--http&c%%example.com%f")
     assert chunking.layouts(unsized, 1000, []) == [[unsized]]
+
+
+def test_a_concurrent_upload_waits_and_finds_the_content(tmp_path: Path) -> None:
+    key = Key.parse(
+        "SHA256E-s2560--" + hashlib.sha256(DATA).hexdigest()  # the content's real key
+    )
+    lock_dir = tmp_path / "annex" / "transfer" / "upload" / UUID
+    lock_file = lock_dir / ("lck." + key.keyfile())
+
+    async def go() -> None:
+        log = MemoryChunkLog()
+        remote = tmp_path / "remote"
+        remote.mkdir()
+        one, two = (
+            SpecialRemoteStorage(
+                UUID, DirectoryBackend(remote), chunk_size=1000, chunk_log=log, lock_dir=lock_dir
+            )
+            for _ in range(2)
+        )
+        async with one.upload(key) as first:
+            assert first.already_have is None
+            second_started = asyncio.Event()
+
+            async def second() -> bool:
+                second_started.set()
+                async with two.upload(key) as upload:
+                    return upload.already_have is not None
+
+            waiting = asyncio.create_task(second())
+            await second_started.wait()
+            assert try_lock(lock_file, exclusive=True) is None  # held
+            await first.write(DATA)
+            await first.commit(sender_valid=True)
+        assert await waiting  # ALREADY-HAVE: nothing rewritten
+        assert log.fields(key) == [f"{UUID}:1000 3"]
+
+    asyncio.run(go())
+    assert not lock_file.exists()

@@ -54,6 +54,7 @@ class GatewayTargets:
         self._topology: Topology | None = None
         self._loaded_at = float("-inf")
         self._nodes: dict[RepoUUID, Storage] = {}
+        self._open_errors: dict[RepoUUID, str] = {}  # why a node could not be opened
         self._relays: dict[tuple[RepoUUID, RepoUUID, tuple[RepoUUID, ...]], Storage] = {}
         self._health = NodeHealth()
         self._lock = asyncio.Lock()
@@ -111,10 +112,13 @@ class GatewayTargets:
                         self._stack,
                         base=self._local.path,
                         chunk_log=RepositoryChunkLog(self._local),
+                        annexdir=self._local.journal.annexdir,
                     )
                 except AnnexProxyError as exc:
                     log.warning("cannot open node %s: %s", topology.describe(uuid), exc)
+                    self._open_errors[uuid] = str(exc)
                     return None
+                self._open_errors.pop(uuid, None)
                 self._nodes[uuid] = GatewayLogged(inner, self._record)
             return self._nodes[uuid]
 
@@ -192,8 +196,14 @@ class GatewayTargets:
         return await asyncio.to_thread(self._local.view().present, key)
 
     async def refusal(self, uuid: str) -> str:
-        """Why ``uuid`` is not served, in git-annex-shell's words (wire.md 3.1)."""
+        """Why ``uuid`` is not served, in git-annex-shell's words (wire.md 3.1).
+
+        A proxied node that could not be opened (an unsupported special remote type, a
+        missing setting) is refused with the reason.
+        """
         topology = await self.topology(refresh=True)
+        if (error := self._open_errors.get(RepoUUID(uuid))) is not None:
+            return f"cannot proxy to repository {topology.describe(uuid)}: {error}"
         listed = {e.uuid for e in self._local.view().config().proxies.get(self.own, ())}
         if uuid in listed:
             return f"not configured to proxy for repository {topology.describe(uuid)}"

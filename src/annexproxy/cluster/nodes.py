@@ -102,9 +102,17 @@ class RepositoryChunkLog:
 
 
 async def open_special(
-    address: NodeAddress, stack: AsyncExitStack, *, base: Path, chunk_log: ChunkLog | None
+    address: NodeAddress,
+    stack: AsyncExitStack,
+    *,
+    base: Path,
+    chunk_log: ChunkLog | None,
+    annexdir: Path | None = None,
 ) -> Storage:
     """Open a special remote node (directory, S3, external) as a storage.
+
+    Uploads to it lock ``<annexdir>/transfer/upload/<uuid>/lck.<keyfile>`` (git-annex's
+    upload transfer lock) when the gateway's ``annexdir`` is given.
 
     Raises:
         ConfigError: its type is not supported or its configuration is incomplete.
@@ -113,7 +121,11 @@ async def open_special(
     assert special is not None
     backend = await open_backend(special, stack, base=base)
     return SpecialRemoteStorage(
-        address.uuid, backend, chunk_size=chunk_size_of(special), chunk_log=chunk_log
+        address.uuid,
+        backend,
+        chunk_size=chunk_size_of(special),
+        chunk_log=chunk_log,
+        lock_dir=None if annexdir is None else annexdir / "transfer" / "upload" / address.uuid,
     )
 
 
@@ -125,19 +137,21 @@ async def open_node(
     base: Path,
     bypass: tuple[RepoUUID, ...] = (),
     chunk_log: ChunkLog | None = None,
+    annexdir: Path | None = None,
 ) -> Storage:
     """Open the node's storage; its resources are closed with ``stack``.
 
     A relative path is taken relative to the gateway repository ``base`` (as git does).
     ``bypass`` lists the gateways the node must not route through (sent as BYPASS).
-    A special remote's chunk logs are kept in ``chunk_log`` (the gateway's branch).
+    A special remote's chunk logs are kept in ``chunk_log`` (the gateway's branch), its
+    upload locks below the gateway's ``annexdir``.
 
     Raises:
         ConfigError: the node's annex+http URL is malformed.
         RepositoryError: a local node is not a usable repository.
     """
     if address.special is not None:
-        return await open_special(address, stack, base=base, chunk_log=chunk_log)
+        return await open_special(address, stack, base=base, chunk_log=chunk_log, annexdir=annexdir)
     url = address.url
     if is_local_url(url) and not address.annex_url:
         path = _local_path(url, base)

@@ -34,12 +34,16 @@ from annexproxy.keys import Key
 from annexproxy.special import chunking
 from annexproxy.special.backend import RemoteBackend, StoreSession
 from annexproxy.storage.base import ContentLock, Others
+from annexproxy.storage.contentlock import lock_exclusive_wait
 from annexproxy.storage.hashing import Verifier, verifier_for
 from annexproxy.uuids import RepoUUID
 
 _THREAD_HASH = 1 << 16
 
 PresenceLog = Callable[[Key, bool], Awaitable[None]]
+
+_UPLOADS: dict[str, tuple[asyncio.Lock, int]] = {}
+"""Uploads in this process, by ``"<remote uuid> <key>"``: their lock and users."""
 
 
 class ChunkLog(Protocol):
@@ -254,6 +258,7 @@ class SpecialRemoteStorage:
         chunk_log: ChunkLog | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         presence_log: PresenceLog | None = None,
+        lock_dir: Path | None = None,
     ) -> None:
         """Serve the remote ``uuid`` stored in ``backend``.
 
@@ -264,6 +269,9 @@ class SpecialRemoteStorage:
             chunk_log: the gateway's chunk logs; None reads no chunked layouts.
             monotonic: the gateway's clock (GETTIMESTAMP, REMOVE-BEFORE).
             presence_log: awaited after content was stored (True) or removed (False).
+            lock_dir: where uploads take their cross-process lock files
+                (``lck.<keyfile>``; the gateway's ``annex/transfer/upload/<uuid>``, as
+                git-annex's own uploads to the remote); None: this process only.
         """
         self._uuid = uuid
         self.backend = backend
@@ -271,7 +279,7 @@ class SpecialRemoteStorage:
         self._chunk_log = chunk_log
         self._monotonic = monotonic
         self.presence_log = presence_log
-        self._upload_locks: dict[Key, tuple[asyncio.Lock, int]] = {}
+        self._lock_dir = lock_dir
 
     @property
     def uuid(self) -> RepoUUID:
@@ -359,23 +367,51 @@ class SpecialRemoteStorage:
         yield _Source(self.backend, names, offset, size - offset, path)
 
     @asynccontextmanager
-    async def upload(self, key: Key, associated_file: str | None = None) -> AsyncIterator[_Upload]:
-        """Store ``key``, verified; one upload of a key at a time."""
-        lock, users = self._upload_locks.get(key, (asyncio.Lock(), 0))
-        self._upload_locks[key] = (lock, users + 1)
+    async def _exclusive(self, key: Key) -> AsyncIterator[None]:
+        """Be the only upload of ``key`` to this remote.
+
+        In this process, and with a lock directory in every process of the gateway
+        (git-annex's uploads to the remote included).
+        """
+        name = f"{self._uuid} {key}"
+        lock, users = _UPLOADS.get(name, (asyncio.Lock(), 0))
+        _UPLOADS[name] = (lock, users + 1)
         try:
             async with lock:
-                upload = _Upload(self, key, await self.checkpresent(key))
+                if self._lock_dir is None:
+                    yield
+                    return
+                path = self._lock_dir / ("lck." + key.keyfile())
                 try:
-                    yield upload
+                    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StorageError(f"cannot create {path.parent}: {exc}") from exc
+                held = await lock_exclusive_wait(path)
+                try:
+                    yield
                 finally:
-                    await upload.aclose()
+                    held.release(unlink=True)
         finally:
-            lock, users = self._upload_locks[key]
+            lock, users = _UPLOADS[name]
             if users == 1:
-                del self._upload_locks[key]
+                del _UPLOADS[name]
             else:
-                self._upload_locks[key] = (lock, users - 1)
+                _UPLOADS[name] = (lock, users - 1)
+
+    @asynccontextmanager
+    async def upload(self, key: Key, associated_file: str | None = None) -> AsyncIterator[_Upload]:
+        """Store ``key``, verified; one upload of a key at a time.
+
+        The content is looked for once the upload is the only one: one that waited for
+        another finds what that stored and answers ALREADY-HAVE, so a chunk of verified
+        content is never rewritten by a concurrent upload.
+        """
+        async with self._exclusive(key):
+            upload = _Upload(self, key, await self.checkpresent(key))
+            try:
+                yield upload
+            finally:
+                await upload.aclose()
 
     async def lock_content(self, key: Key) -> ContentLock:
         """Refused: a special remote cannot keep content locked (git-annex: FAILURE)."""
