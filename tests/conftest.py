@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,21 @@ settings.register_profile(
 )
 settings.register_profile("deep", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_gnupg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """gpg (encrypted special remotes) uses a throwaway home; its agent is stopped after."""
+    home = tmp_path_factory.mktemp("gnupg-home")
+    home.chmod(0o700)
+    old = os.environ.get("GNUPGHOME")
+    os.environ["GNUPGHOME"] = str(home)
+    yield
+    subprocess.run(["gpgconf", "--kill", "all"], check=False, capture_output=True)
+    if old is None:
+        del os.environ["GNUPGHOME"]
+    else:
+        os.environ["GNUPGHOME"] = old
 
 
 @pytest.fixture(autouse=True)
