@@ -21,6 +21,7 @@ from annexproxy.errors import OutOfSpace, StorageError, VerificationFailed
 from annexproxy.keys import Key
 from annexproxy.storage.base import Others
 from annexproxy.storage.hashing import Verifier, verifier_for
+from annexproxy.storage.writeback import WriteBack
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,6 +68,7 @@ class AnnexUpload:
         self._close_pending = False
         self._hash_confirmed = False
         self._already_have: Others | None = () if storage.find_object(key) is not None else None
+        self._writeback = WriteBack(fd, offset) if storage.layout.config.fsync else None
 
     @classmethod
     async def start(cls, storage: AnnexRepoStorage, key: Key) -> AnnexUpload:
@@ -137,6 +139,8 @@ class AnnexUpload:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
+            if self._writeback is not None:
+                self._writeback.written(self._written + len(data))
             if self._verifier is not None:
                 self._verifier.update(data)
             if self._close_pending:
