@@ -1,4 +1,4 @@
-r"""`annexproxy sim`: git annex sim, with the same output, plus ``--json``, ``--plot``, check.
+r"""What `annexproxy sim` runs: git annex sim with its output, plus ``--json``, ``--plot``.
 
 The I/O layer of the simulator: finds the git directory, keeps the state in
 ``<gitdir>/annex/annexproxy-sim/state.json`` between invocations (git-annex keeps its own
@@ -38,22 +38,6 @@ _TRACE_LIMIT = 20000
 
 class _Fail(Exception):
     """Stop with ``git-annex: MESSAGE`` on stderr and status 1."""
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``sim``."""
-    p = sub.add_parser(
-        "sim",
-        help="simulate a network of repositories (git annex sim)",
-        description=(
-            "start [FILE] | end | show | run FILE | check FILE | LINE... "
-            "(a sim command, e.g. `init foo`). Options go before the words."
-        ),
-    )
-    p.add_argument("--plot", type=Path, help="draw each repository's size to a PNG file")
-    p.add_argument("--json", action="store_true", help="print the simulation as JSON")
-    p.add_argument("words", nargs=argparse.REMAINDER, help="subcommand or sim command")
-    p.set_defaults(run=run_sim)
 
 
 def _note(text: str) -> None:
