@@ -216,16 +216,23 @@ class AnnexUpload:
             self._verify(sender_valid=sender_valid)
             fd = self._fd
             try:
-                if self._storage.layout.config.fsync:
-                    await asyncio.to_thread(os.fsync, fd)
-                self.close()
-                await asyncio.to_thread(self._install)
+                await asyncio.to_thread(self._sync_and_install, fd)
             except OSError as exc:
                 raise _os_error(self._key, "storing the object", exc) from exc
             self._done = True
             if self._storage.presence_log is not None:
                 await self._storage.presence_log(self._key, True)
             return ()
+
+    def _sync_and_install(self, fd: int) -> None:
+        """Sync (when configured), close and install: one trip to a worker thread."""
+        if self._storage.layout.config.fsync:
+            with self._io_lock:  # a `close` meanwhile waits for the fsync (close_pending)
+                if self._fd != fd:
+                    raise OSError(errno.EBADF, "the upload was closed")
+                os.fsync(fd)
+        self.close()
+        self._install()
 
     def _install(self) -> None:
         """Rename into ``<hashdir>/<kf>/<kf>``, freeze, and fsync the directories."""
