@@ -236,11 +236,14 @@ def test_missing_object(server: S3Server, tmp_path: Path) -> None:
     asyncio.run(go())
 
 
-def test_wrong_credentials_and_missing_bucket(server: S3Server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signature", ["v4", "v2"])
+def test_wrong_credentials_and_missing_bucket(
+    server: S3Server, tmp_path: Path, signature: str
+) -> None:
     key = make_key(b"x")
 
     async def go() -> None:
-        remote = remote_for(server, tmp_path)
+        remote = remote_for(server, tmp_path, signature)
         (tmp_path / ".git" / "annex" / "creds" / UUID).write_text("annexproxytest\nwrong\n")
         backend = await opened(remote, tmp_path)
         try:

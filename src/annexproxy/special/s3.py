@@ -25,7 +25,7 @@ or a multipart upload whose parts stream the same way (one part in memory only w
 the size is unknown). Nothing is visible under the
 name until `commit`; an abandoned session cancels its PUT (the server never sees a
 complete body) or aborts its multipart upload. Downloads stream with a ``Range`` for an
-offset. botocore and aiohttp errors become `annexproxy.errors.StorageError` subclasses
+offset. S3 error answers and connection failures become `annexproxy.errors.StorageError` subclasses
 here and nowhere else.
 """
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import (
-    AbstractAsyncContextManager,
     AsyncExitStack,
     asynccontextmanager,
     contextmanager,
@@ -44,15 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import botocore.exceptions
-from aiobotocore.session import get_session
-from botocore import UNSIGNED
-from botocore.config import Config
 
 from annexproxy.errors import KeyNotPresent, NodeUnavailable, StorageError
 from annexproxy.keys import Key
 from annexproxy.special.backend import RemoteBackend, StoreSession
 from annexproxy.special.remote import SpecialRemote
+from annexproxy.special.s3client import S3Client, S3Endpoint, S3Error
 from annexproxy.special.s3config import S3Settings, s3_settings
 
 READ_CHUNK = 256 * 1024
@@ -62,20 +58,11 @@ UNKNOWN_SIZE_PART = 16 * 1024 * 1024
 # Chunks queued between `write` and a streaming PUT's body.
 PUT_QUEUE_DEPTH = 4
 
-# aiobotocore's client, generated from botocore's service model at run time: untyped.
-S3Client = Any
-
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _AUTH_CODES = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "InvalidToken"}
 )
-_CONNECTION_ERRORS = (
-    botocore.exceptions.ConnectionError,
-    botocore.exceptions.HTTPClientError,
-    aiohttp.ClientError,
-    OSError,
-    TimeoutError,
-)
+_CONNECTION_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 
 
 async def open_s3(remote: SpecialRemote, *, base: Path) -> RemoteBackend:
@@ -98,38 +85,22 @@ class S3Backend:
         self._opening = asyncio.Lock()
 
     async def client(self) -> S3Client:
-        """The aiobotocore S3 client, created on first use (in the loop that uses it)."""
+        """The S3 client, created on first use (in the loop that uses it)."""
         async with self._opening:
             if self._client is None:
                 self._client = await self._stack.enter_async_context(self._create_client())
         return self._client
 
-    def _create_client(self) -> AbstractAsyncContextManager[S3Client]:
+    def _create_client(self) -> S3Client:
         settings = self.settings
-        config = Config(
-            signature_version=_BOTO_SIGNATURES[settings.signature],
-            region_name=settings.region,
-            s3={
-                "addressing_style": "path" if settings.path_style else "auto",
-                # Never hash a whole body before sending it: uploads stream.
-                "payload_signing_enabled": False,
-            },
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            # A streamed body cannot be replayed; the gateway decides about retrying.
-            retries={"total_max_attempts": 1},
-            connect_timeout=30,
-            read_timeout=120,
-        )
-        creds = settings.credentials
-        created: AbstractAsyncContextManager[S3Client] = get_session().create_client(
-            "s3",
+        endpoint = S3Endpoint(
             endpoint_url=settings.endpoint_url,
-            aws_access_key_id=creds[0] if creds else None,
-            aws_secret_access_key=creds[1] if creds else None,
-            config=config,
+            region=settings.region,
+            signature=settings.signature,
+            path_style=settings.path_style,
+            credentials=settings.credentials,
         )
-        return created
+        return S3Client(endpoint, connect_timeout=30, read_timeout=120)
 
     def _where(self, name: Key) -> str:
         s = self.settings
@@ -137,25 +108,20 @@ class S3Backend:
 
     @contextmanager
     def _map_errors(self, name: Key, action: str) -> Iterator[None]:
-        """Turn botocore/aiohttp failures of ``action`` on ``name`` into StorageErrors."""
+        """Turn S3 error answers and lost connections during ``action`` into StorageErrors."""
         try:
             yield
-        except botocore.exceptions.ClientError as exc:
+        except S3Error as exc:
             raise self._client_error(exc, name, action) from exc
         except _CONNECTION_ERRORS as exc:
             raise NodeUnavailable(
                 f"cannot {action} {self._where(name)}: the S3 server is unreachable or "
-                f"broke the connection ({exc}); check that it is running and reachable"
+                f"broke the connection ({str(exc) or type(exc).__name__}); check that it is "
+                "running and reachable"
             ) from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise StorageError(f"cannot {action} {self._where(name)}: {exc}") from exc
 
-    def _client_error(
-        self, exc: botocore.exceptions.ClientError, name: Key, action: str
-    ) -> StorageError:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = error.get("Message", "")
+    def _client_error(self, exc: S3Error, name: Key, action: str) -> StorageError:
+        code, message = exc.code, exc.message
         if code in _NOT_FOUND_CODES:
             return KeyNotPresent(f"{self._where(name)} is not present", key=str(name))
         if code == "NoSuchBucket":
@@ -209,9 +175,8 @@ class S3Backend:
         with self._map_errors(name, "read"):
             try:
                 response = await (await self.client()).get_object(**args)
-            except botocore.exceptions.ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code")
-                if offset and code == "InvalidRange" and await self.present(name):
+            except S3Error as exc:
+                if offset and exc.code == "InvalidRange" and await self.present(name):
                     return  # the offset is the object's end
                 raise
         skip = offset if offset and not response.get("ContentRange") else 0
@@ -271,20 +236,13 @@ class S3Backend:
         await self._stack.aclose()
 
 
-_BOTO_SIGNATURES: dict[str, Any] = {"v4": "s3v4", "v2": "s3", "anonymous": UNSIGNED}
-
-
 class _Body:
-    """A PUT body fed from a queue: botocore sees a file-like object, aiohttp iterates it."""
+    """A PUT body fed from a queue, iterated by aiohttp as the request is sent."""
 
     def __init__(self, queue: asyncio.Queue[bytes | None]) -> None:
         self._queue = queue
         self.written = asyncio.Event()
         """Set once the first chunk went to the connection (the next one is asked for)."""
-
-    def read(self, amount: int = -1) -> bytes:  # pragma: no cover - never called
-        # botocore only checks that a body has ``read``; the bytes go through __aiter__.
-        raise NotImplementedError("a streamed S3 body is read asynchronously")
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while (chunk := await self._queue.get()) is not None:
@@ -462,15 +420,20 @@ class _MultipartSession:
         self.committed = False
 
     @property
-    def _args(self) -> dict[str, str]:
-        s = self._backend.settings
-        return {"Bucket": s.bucket, "Key": s.object_name(self._name)}
+    def _bucket(self) -> str:
+        return self._backend.settings.bucket
+
+    @property
+    def _object(self) -> str:
+        return self._backend.settings.object_name(self._name)
 
     async def _upload_id_now(self) -> str:
         if self._upload_id is None:
             client = await self._backend.client()
             with self._backend._map_errors(self._name, "store"):
-                started = await client.create_multipart_upload(**self._args)
+                started = await client.create_multipart_upload(
+                    Bucket=self._bucket, Key=self._object
+                )
             self._upload_id = str(started["UploadId"])
         return self._upload_id
 
@@ -480,7 +443,11 @@ class _MultipartSession:
         number = len(self._parts) + 1
         with self._backend._map_errors(self._name, "store"):
             sent = await client.upload_part(
-                **self._args, UploadId=upload_id, PartNumber=number, Body=data
+                Bucket=self._bucket,
+                Key=self._object,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
             )
         self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
 
@@ -491,7 +458,8 @@ class _MultipartSession:
 
         async def call(body: _Body) -> dict[str, Any]:
             answer: dict[str, Any] = await client.upload_part(
-                **self._args,
+                Bucket=self._bucket,
+                Key=self._object,
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=body,
@@ -552,14 +520,20 @@ class _MultipartSession:
         client = await self._backend.client()
         if self._upload_id is None:
             with self._backend._map_errors(self._name, "store"):
-                await client.put_object(**self._args, Body=bytes(self._buffer))
+                await client.put_object(
+                    Bucket=self._bucket,
+                    Key=self._object,
+                    Body=bytes(self._buffer),
+                    ContentLength=len(self._buffer),
+                )
         else:
             if self._buffer:
                 await self._send_part(bytes(self._buffer))
                 self._buffer.clear()
             with self._backend._map_errors(self._name, "store"):
                 await client.complete_multipart_upload(
-                    **self._args,
+                    Bucket=self._bucket,
+                    Key=self._object,
                     UploadId=self._upload_id,
                     MultipartUpload={"Parts": self._parts},
                 )
@@ -575,5 +549,5 @@ class _MultipartSession:
             return
         with suppress(StorageError), self._backend._map_errors(self._name, "abort the upload of"):
             await (await self._backend.client()).abort_multipart_upload(
-                **self._args, UploadId=self._upload_id
+                Bucket=self._bucket, Key=self._object, UploadId=self._upload_id
             )

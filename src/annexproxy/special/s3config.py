@@ -140,9 +140,9 @@ def _aws_host(datacenter: str) -> str:
 def _region(params: Mapping[str, str]) -> str:
     # git-annex signs v4 requests for the ``region`` field; without one, for the region
     # of the datacenter on Amazon's host, and for the host name itself on other hosts
-    # (its credential scope reads ``KEYID/DATE/127.0.0.1/s3/aws4_request``). botocore
-    # refuses a region that is not a host label, so other hosts get us-east-1 here, the
-    # region such servers (SeaweedFS, MinIO) assume; set ``region=`` to choose another.
+    # (its credential scope reads ``KEYID/DATE/127.0.0.1/s3/aws4_request``). Other hosts
+    # get us-east-1 here, the region such servers (SeaweedFS, MinIO) assume and the one
+    # AWS's own tools send; set ``region=`` to choose another.
     if params.get("region"):
         return params["region"]
     host = params.get("host") or DEFAULT_HOST

@@ -109,22 +109,16 @@ class S3Server:
 
 
 async def _call(server: S3Server, operation: str, **args: object) -> object:
-    from aiobotocore.session import get_session
-    from botocore.config import Config
+    from annexproxy.special.s3client import S3Client, S3Endpoint
 
-    config = Config(
-        signature_version="s3v4",
-        region_name="us-east-1",
-        s3={"addressing_style": "path"},
-        retries={"total_max_attempts": 1},
-    )
-    async with get_session().create_client(
-        "s3",
+    endpoint = S3Endpoint(
         endpoint_url=server.endpoint_url,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        config=config,
-    ) as client:
+        region="us-east-1",
+        signature="v4",
+        path_style=True,
+        credentials=(server.access_key, server.secret_key),
+    )
+    async with S3Client(endpoint, connect_timeout=10, read_timeout=30) as client:
         result: object = await getattr(client, operation)(**args)
         return result
 
