@@ -33,6 +33,7 @@ from annexproxy.branch.logs.snapshot import BranchConfig
 from annexproxy.branch.view import BranchView
 from annexproxy.errors import ConfigError, RepositoryError
 from annexproxy.keys import unkeyfile
+from annexproxy.space import units
 from annexproxy.uuids import is_cluster_uuid
 
 # --- sizes (git-annex Utility/DataUnits.hs) ---------------------------------------------
@@ -46,29 +47,21 @@ _MEMORY += [("PiB", "pebibyte"), ("EiB", "exbibyte"), ("ZiB", "zebibyte"), ("YiB
 _UNITS = [(a, n, 1000**i) for i, (a, n) in enumerate(_STORAGE)] + [
     (a, n, 1024 ** (i + 1)) for i, (a, n) in enumerate(_MEMORY)
 ]
-# size := number [spaces unit]; number as Haskell reads a Double (no sign allowed here)
-_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*")
 
 
 def parse_size(text: str) -> int:
     """Parse a size as git-annex does: ``100M``, ``1GB``, ``2TiB``, ``10 megabytes``.
 
-    Units match case-insensitively by abbreviation, name, plural name, or abbreviation
-    without its final ``B``; no unit means bytes; the result is rounded half to even.
+    The one size grammar of `annexproxy.space.units` (git-annex's ``readSize``), which
+    also reads sizes in preferred content; here a size that is not one is an error.
 
     Raises:
         ConfigError: the text is not a size.
     """
-    match = _SIZE.fullmatch(text)
-    if match is None:
+    size = units.parse_size(text)
+    if size is None or size < 0:
         raise ConfigError(f"bad size {text!r}: expected a number and a unit, like 100M or 2TiB")
-    number, unit = Fraction(match.group(1)), match.group(2).lower()
-    if not unit:
-        return _round_half_even(number)
-    for abbrev, name, multiplier in _UNITS:
-        if unit in (abbrev.lower(), name, name + "s") or abbrev.lower() == unit + "b":
-            return _round_half_even(number * multiplier)
-    raise ConfigError(f"bad size {text!r}: unknown unit {match.group(2)!r}")
+    return size
 
 
 def _round_half_even(value: Fraction) -> int:
