@@ -1,6 +1,7 @@
 """Benchmark annexproxy against git-annex's own gateway on loopback (issue 9, item 1).
 
-``python bench/run.py [--quick | --tiny] [--reps N] [--no-ssh] [--only S ...] [--keep]``
+``python bench/run.py [--quick | --tiny] [--reps N] [--no-ssh] [--no-fsync] [--only S ...]
+[--keep]``
 
 Builds one temporary directory (scene.py): node1 with the content, a 3-node cluster, a
 gateway repository set up by real git-annex, and clients. Serves node1 and the gateway
@@ -198,6 +199,11 @@ def main() -> int:
     parser.add_argument("--reps", type=int, help="recorded repetitions (default by mode)")
     parser.add_argument("--warmup", type=int, help="unrecorded warm-up runs (default by mode)")
     parser.add_argument("--no-ssh", action="store_true", help="skip the ssh (fakessh) variants")
+    parser.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="nodes set annexproxy.fsync=false: objects stored as durably as git-annex does",
+    )
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run only these scenarios")
     parser.add_argument("--dir", type=Path, help="parent of the temporary directory")
     parser.add_argument("--out", type=Path, help="also write records and the report here")
@@ -226,8 +232,10 @@ def main() -> int:
             ["git-annex", "version", "--raw"], capture_output=True, text=True, check=False
         ).stdout.strip()
         say(f"building the scene in {top} ({args.mode or 'full'} mode)")
-        scene = scenes.build(top, sizes, ssh=ssh)
+        scene = scenes.build(top, sizes, ssh=ssh, fsync=not args.no_fsync)
         notes = [version, *scenes.check_remotes(scene)]
+        if args.no_fsync:
+            notes.append("nodes with annexproxy.fsync=false (no fsync, as git-annex)")
         if not ssh:
             notes.append("ssh variants skipped (--no-ssh, or no /usr/bin/time)")
         records: list[dict[str, object]] = []

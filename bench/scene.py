@@ -275,10 +275,17 @@ def make_client(scene: Scene, path: Path) -> AnnexRepo:
     return AnnexRepo(path=path, uuid=client.git("config", "annex.uuid").stdout.strip(), bare=False)
 
 
-def build(top: Path, sizes: Sizes, *, ssh: bool) -> Scene:
-    """Make every repository, start the servers, make the clients."""
+def build(top: Path, sizes: Sizes, *, ssh: bool, fsync: bool = True) -> Scene:
+    """Make every repository, start the servers, make the clients.
+
+    With ``fsync=False`` the node repositories get ``annexproxy.fsync false``: annexproxy
+    then stores objects with git-annex's durability (git-annex does not fsync them).
+    """
     node1, keys = make_node1(top, sizes)
     gateway, nodes = make_gateway(top, node1)
+    if not fsync:
+        for repo in (node1, *nodes.values()):
+            repo.git("config", "annexproxy.fsync", "false")
     scene = Scene(
         top=top, sizes=sizes, ssh=ssh, node1=node1, nodes=nodes, gateway=gateway, keys=keys
     )
