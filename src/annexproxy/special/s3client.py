@@ -22,7 +22,7 @@ import hmac
 import ipaddress
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
@@ -154,6 +154,17 @@ def sign_v2(
     headers["Authorization"] = f"AWS {credentials[0]}:{base64.b64encode(digest).decode()}"
 
 
+def _store_headers(
+    storage_class: str | None, metadata: Mapping[str, str] | None, acl: str | None
+) -> dict[str, str]:
+    headers = {f"x-amz-meta-{name}": value for name, value in (metadata or {}).items()}
+    if storage_class:
+        headers["x-amz-storage-class"] = storage_class
+    if acl:
+        headers["x-amz-acl"] = acl
+    return headers
+
+
 def _error_of(status: int, body: bytes) -> S3Error:
     code, message = str(status), ""
     if body:
@@ -208,6 +219,8 @@ class S3Client:
         self._hostname = parts.hostname or ""
         self._timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
+        self.observers: list[Callable[[str, str, Mapping[str, str]], None]] = []
+        """Called with (method, operation, headers) before each request is sent (tests)."""
 
     async def __aenter__(self) -> S3Client:
         self._session = aiohttp.ClientSession(
@@ -234,6 +247,7 @@ class S3Client:
         bucket: str,
         key: str = "",
         *,
+        operation: str = "",
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         body: bytes | AsyncIterable[bytes] | None = None,
@@ -307,16 +321,48 @@ class S3Client:
             response.release()
 
     async def put_object(
-        self, *, Bucket: str, Key: str, Body: bytes | AsyncIterable[bytes], ContentLength: int
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        Body: bytes | AsyncIterable[bytes],
+        ContentLength: int,
+        StorageClass: str | None = None,
+        Metadata: Mapping[str, str] | None = None,
+        ACL: str | None = None,
     ) -> dict[str, Any]:
         """PUT an object of ``ContentLength`` bytes."""
-        response = await self._request("PUT", Bucket, Key, body=Body, length=ContentLength)
+        response = await self._request(
+            "PUT",
+            Bucket,
+            Key,
+            operation="PutObject",
+            headers=_store_headers(StorageClass, Metadata, ACL),
+            body=Body,
+            length=ContentLength,
+        )
         await self._done(response)
         return {"ETag": response.headers.get("ETag", "")}
 
-    async def create_multipart_upload(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+    async def create_multipart_upload(
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        StorageClass: str | None = None,
+        Metadata: Mapping[str, str] | None = None,
+        ACL: str | None = None,
+    ) -> dict[str, Any]:
         """Start a multipart upload."""
-        response = await self._request("POST", Bucket, Key, params={"uploads": ""}, length=0)
+        response = await self._request(
+            "POST",
+            Bucket,
+            Key,
+            operation="CreateMultipartUpload",
+            params={"uploads": ""},
+            headers=_store_headers(StorageClass, Metadata, ACL),
+            length=0,
+        )
         return {"UploadId": _find(await self._done(response), "UploadId")}
 
     async def upload_part(
@@ -386,10 +432,18 @@ class S3Client:
         """HEAD an object: its length and ETag."""
         response = await self._request("HEAD", Bucket, Key)
         response.release()
-        return {
+        found: dict[str, Any] = {
             "ContentLength": response.content_length,
             "ETag": response.headers.get("ETag", ""),
+            "Metadata": {
+                name[len("x-amz-meta-") :]: value
+                for name, value in response.headers.items()
+                if name.lower().startswith("x-amz-meta-")
+            },
         }
+        if "x-amz-storage-class" in response.headers:
+            found["StorageClass"] = response.headers["x-amz-storage-class"]
+        return found
 
     async def delete_object(self, *, Bucket: str, Key: str) -> None:
         """DELETE an object (absent objects too)."""
