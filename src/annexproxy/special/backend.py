@@ -10,10 +10,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from annexproxy.keys import Key
+from annexproxy.space.reserve import DEFAULT_DISK_RESERVE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalSettings:
+    """What the gateway repository's own git config asks of the backends it opens."""
+
+    fsync: bool = True
+    """``annexproxy.fsync``: sync stored objects to disk before reporting them stored."""
+    disk_reserve: int = DEFAULT_DISK_RESERVE
+    """``annex.diskreserve``: free space spooling must leave on the gateway's disk."""
 
 
 class StoreSession(Protocol):
