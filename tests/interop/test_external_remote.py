@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from annexproxy.branch.logs.remoteconfig import parse_remote_log
-from annexproxy.errors import KeyNotPresent, NodeUnavailable
+from annexproxy.errors import KeyNotPresent, NodeUnavailable, OutOfSpace
 from annexproxy.keys import Key
+from annexproxy.special.backend import LocalSettings
 from annexproxy.special.external import MAX_PROCESSES, ExternalBackend, open_external
 from annexproxy.special.registry import open_backend
 from annexproxy.special.remote import SpecialRemote, find_special_remote
@@ -122,8 +123,11 @@ async def store(backend: ExternalBackend, key: Key, data: bytes) -> None:
 
 
 def leftover_tmp(repo: AnnexRepo) -> list[str]:
+    """Our files below annex/tmp (kept download spools included; empty directories not)."""
     tmp = repo.annexdir / "tmp"
-    return sorted(p.name for p in tmp.glob("annexproxy-*")) if tmp.exists() else []
+    found = tmp.rglob("*") if tmp.exists() else []
+    names = (str(p.relative_to(tmp)) for p in found if not p.is_dir())
+    return sorted(name for name in names if name.startswith("annexproxy-"))
 
 
 def test_reads_what_git_annex_stored(repo: AnnexRepo, store_dir: Path) -> None:
@@ -369,3 +373,76 @@ def test_program_that_died_while_idle_is_replaced(repo: AnnexRepo, store_dir: Pa
             assert backend.started == 2
 
     run(body())
+
+
+def test_an_interrupted_download_continues_from_its_kept_spool(
+    repo: AnnexRepo, store_dir: Path
+) -> None:
+    repo.annex("enableremote", "ext", "resume=yes")
+    data = blob(500_000, seed=8)
+    key = Key.parse(add_file(repo, "resumed", data))
+    repo.annex("copy", "--to", "ext", "resumed")
+    (store_dir / "CRASH-RETRIEVE").touch()
+    uuid = special_remote(repo).uuid
+    spool = f"annexproxy-partial/{uuid}/{key.keyfile()}"
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            with pytest.raises(NodeUnavailable, match="exited with status 3"):
+                await read_all(backend, key)
+            # The program wrote its first 64 KiB before dying: kept for the next download.
+            assert leftover_tmp(repo) == [spool]
+            assert (repo.annexdir / "tmp" / spool).stat().st_size == 64 * 1024
+            (store_dir / "CRASH-RETRIEVE").unlink()
+            assert await read_all(backend, key, 1000) == data[1000:]
+
+    run(body())
+    # The second download was handed the partial file, and the program continued it.
+    log = (store_dir / "resume.log").read_text().splitlines()
+    assert log == [f"{key} 0", f"{key} {64 * 1024}"]
+    assert leftover_tmp(repo) == []  # a completed download's spool is deleted
+
+
+def test_kept_spools_are_bounded(
+    repo: AnnexRepo, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("annexproxy.special.external.KEEP_PARTIAL_FILES", 1)
+    keys = []
+    for seed in (9, 10):
+        keys.append(Key.parse(add_file(repo, f"file{seed}", blob(300_000, seed=seed))))
+    repo.annex("copy", "--to", "ext", "file9", "file10")
+    (store_dir / "CRASH-RETRIEVE").touch()
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            for key in keys:
+                with pytest.raises(NodeUnavailable):
+                    await read_all(backend, key)
+
+    run(body())
+    uuid = special_remote(repo).uuid
+    assert leftover_tmp(repo) == [f"annexproxy-partial/{uuid}/{keys[1].keyfile()}"]
+
+
+def test_spooling_keeps_annex_diskreserve_free(repo: AnnexRepo, store_dir: Path) -> None:
+    data = blob(200_000, seed=11)
+    key = Key.parse(add_file(repo, "reserved", data))
+    repo.annex("copy", "--to", "ext", "reserved")
+    other = key_of(b"not stored")
+
+    async def body() -> None:
+        greedy = LocalSettings(disk_reserve=10**18)  # more than any disk has free
+        backend = await open_external(special_remote(repo), base=repo.path, local=greedy)
+        assert isinstance(backend, ExternalBackend)
+        try:
+            with pytest.raises(OutOfSpace, match=r"annex\.diskreserve"):
+                await read_all(backend, key)
+            with pytest.raises(OutOfSpace, match=r"annex\.diskreserve"):
+                async with backend.store(other, 10):
+                    pass  # pragma: no cover
+            assert backend.started == 0  # refused before the program was asked
+        finally:
+            await backend.aclose()
+
+    run(body())
+    assert leftover_tmp(repo) == []

@@ -16,10 +16,20 @@ says ERROR, breaks the protocol or is abandoned mid-request (a download the call
 stopped reading) is killed and a fresh one is started on next use.
 
 Uploads: the protocol only transfers files (``TRANSFER STORE Key File``), so an upload
-is spooled to a temp file under ``annex/tmp`` and stored at `commit`. Downloads go to a
-temp file there too; when the program answers ``GETORDERED`` with ``ORDERED`` the file
+is spooled (once) to a temp file under ``annex/tmp`` and stored at `commit`. Downloads go
+to a file there too; when the program answers ``GETORDERED`` with ``ORDERED`` the file
 is streamed to the caller while it grows (as git-annex's proxy does), else once the
-transfer has succeeded. Temp files are deleted in every case.
+transfer has succeeded. Before a spool grows, the file system must keep
+``annex.diskreserve`` free (`annexproxy.special.spool`; git-annex's gateway does not
+check). Upload spools are deleted in every case.
+
+A download spool is named by the remote and key (``annex/tmp/annexproxy-partial/<uuid>/
+<keyfile>``, held under a lock while in use). An interrupted download (the program
+failed, the caller stopped reading) keeps it, and the next download of that key hands
+the same file to the program: the protocol says "the File may already exist, if its
+retrieval was interrupted before. That lets the remote resume downloading, if it's
+able to". Kept spools are bounded (`KEEP_PARTIAL_BYTES`, `KEEP_PARTIAL_FILES`, oldest
+removed first); a completed download's spool is deleted.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -43,10 +53,13 @@ from annexproxy.errors import (
     StorageError,
 )
 from annexproxy.keys import Key
+from annexproxy.space.reserve import DEFAULT_DISK_RESERVE
 from annexproxy.special import external_protocol as p
-from annexproxy.special.backend import RemoteBackend, StoreSession
+from annexproxy.special.backend import LocalSettings, RemoteBackend, StoreSession
 from annexproxy.special.external_process import ExternalProgram
 from annexproxy.special.remote import SpecialRemote
+from annexproxy.special.spool import SpoolArea, SpoolClaim, free_bytes
+from annexproxy.storage.contentlock import FileLock, try_lock
 
 MAX_PROCESSES = 4
 REQUEST_TIMEOUT = 600.0
@@ -55,6 +68,10 @@ that move no content; transfers are not bounded, like git-annex without stall de
 GROW_POLL = 0.04
 """Seconds between looks at a download that grows without PROGRESS (git-annex: 40 ms)."""
 CHUNK = 256 * 1024
+KEEP_PARTIAL_BYTES = 1_000_000_000
+"""At most this many bytes of interrupted downloads are kept per remote for resuming."""
+KEEP_PARTIAL_FILES = 16
+"""At most this many interrupted downloads are kept per remote for resuming."""
 
 
 def find_gitdir(base: Path) -> tuple[Path, bool]:
@@ -145,18 +162,23 @@ class _Upload:
     present until all the data has been sent).
     """
 
-    def __init__(self, backend: ExternalBackend, name: Key, path: Path, out: BinaryIO) -> None:
+    def __init__(
+        self, backend: ExternalBackend, name: Key, path: Path, out: BinaryIO, claim: SpoolClaim
+    ) -> None:
         self._backend = backend
         self._name = name
         self._path = path
         self._out = out
+        self._claim = claim
 
     async def write(self, data: bytes) -> None:
         """Append bytes to the spool file.
 
         Raises:
+            OutOfSpace: the bytes would eat into annex.diskreserve.
             StorageError: the temp file could not be written (disk full, ...).
         """
+        self._claim.wrote(len(data))
         try:
             self._out.write(data)
         except OSError as exc:
@@ -183,6 +205,99 @@ class _Upload:
             )
 
 
+class _DownloadSpool:
+    """The file one download spools to: the key's kept spool when it can be had."""
+
+    def __init__(self, backend: ExternalBackend, name: Key) -> None:
+        self._backend = backend
+        self._name = name
+        self._lock: FileLock | None = None
+        self.partial = False
+        """Whether the file holds part of an interrupted transfer (kept at `close`)."""
+        self.path = backend.partial_dir / name.keyfile()
+        self._owned = False  # whether `path` is ours to keep or delete
+        self.claim: SpoolClaim = backend.spool.claim(str(name), 0)
+
+    def open(self) -> None:
+        """Take the key's spool (or, while another download holds it, a fresh file).
+
+        Raises:
+            OutOfSpace: the rest of the object would eat into annex.diskreserve.
+            StorageError: the file cannot be made.
+        """
+        directory = self._backend.partial_dir
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._lock = try_lock(directory / ("lck." + self._name.keyfile()), exclusive=True)
+            if self._lock is None:
+                fd, path = tempfile.mkstemp(prefix="annexproxy-retrieve-", dir=directory)
+                os.close(fd)
+                self.path = Path(path)
+            else:
+                self.path.touch()
+            self._owned = True
+            have = self.path.stat().st_size
+            self.partial = have > 0  # a kept spool stays kept unless replaced
+        except OSError as exc:
+            self.close(keep=False)
+            raise StorageError(
+                f"cannot make a temp file in {directory} for {self._name}: {exc}"
+            ) from exc
+        # As git-annex: a key of unknown size needs 1 byte; what is spooled already, none.
+        size = self._name.size
+        try:
+            self.claim.grow(1 if size is None else size - have)
+        except StorageError:
+            self.close(keep=self.partial)
+            raise
+
+    def close(self, *, keep: bool) -> None:
+        """Release the spool: keep it for a later download (bounded), or delete it."""
+        self.claim.release()
+        lock, self._lock = self._lock, None
+        owned, self._owned = self._owned, False
+        with contextlib.suppress(OSError):
+            if not owned:
+                pass  # another download's spool (or none was made)
+            elif not keep or lock is None or self.path.stat().st_size == 0:
+                self.path.unlink(missing_ok=True)
+            else:
+                os.utime(self.path)  # the newest kept spool goes last
+                _prune(self._backend.partial_dir)
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                lock.release(unlink=True)
+
+
+def _prune(directory: Path) -> None:
+    """Delete the oldest kept spools beyond the bounds, skipping those in use."""
+    kept = []
+    for entry in directory.iterdir():
+        if entry.name.startswith(("lck.", "annexproxy-retrieve-")):
+            continue
+        with contextlib.suppress(OSError):
+            info = entry.stat()
+            kept.append((info.st_mtime_ns, info.st_size, entry))
+    kept.sort()
+    total = sum(size for _, size, _ in kept)
+    count = len(kept)
+    for _, size, entry in kept:
+        if total <= KEEP_PARTIAL_BYTES and count <= KEEP_PARTIAL_FILES:
+            break
+        try:
+            lock = try_lock(directory / ("lck." + entry.name), exclusive=True)
+        except StorageError:
+            continue
+        if lock is None:
+            continue  # another download is using it
+        try:
+            entry.unlink(missing_ok=True)
+        finally:
+            lock.release(unlink=True)
+        total -= size
+        count -= 1
+
+
 class ExternalBackend:
     """A `RemoteBackend` served by an external special remote program."""
 
@@ -195,6 +310,8 @@ class ExternalBackend:
         environ: Mapping[str, str] | None = None,
         max_processes: int = MAX_PROCESSES,
         request_timeout: float = REQUEST_TIMEOUT,
+        disk_reserve: int = DEFAULT_DISK_RESERVE,
+        free_space: Callable[[Path], int] = free_bytes,
     ) -> None:
         self.remote = remote
         self.program_name = program
@@ -202,6 +319,8 @@ class ExternalBackend:
         self.base = base.resolve()
         self.gitdir, bare = find_gitdir(self.base)
         self.tmpdir = self.gitdir / "annex" / "tmp"
+        self.spool = SpoolArea(self.tmpdir, disk_reserve, free=free_space)
+        self.partial_dir = self.tmpdir / "annexproxy-partial" / str(remote.uuid)
         env = dict(os.environ if environ is None else environ)
         env["GIT_DIR"] = str(self.gitdir)
         if bare:
@@ -320,42 +439,58 @@ class ExternalBackend:
         """Spool the object to a temp file; `commit` has the program store it.
 
         Raises:
+            OutOfSpace: spooling ``size`` bytes would eat into annex.diskreserve.
             StorageError: the temp file cannot be made.
         """
-        return self._store(name)
+        return self._store(name, size)
 
     @asynccontextmanager
-    async def _store(self, name: Key) -> AsyncIterator[StoreSession]:
-        path, out = self._tempfile(name, "store")
+    async def _store(self, name: Key, size: int | None) -> AsyncIterator[StoreSession]:
+        # An object of unknown size claims room as it grows (SpoolClaim.wrote).
+        claim = self.spool.claim(str(name), size or 0)
         try:
-            yield _Upload(self, name, path, out)
+            path, out = self._tempfile(name, "store")
+            try:
+                yield _Upload(self, name, path, out, claim)
+            finally:
+                out.close()
+                path.unlink(missing_ok=True)
         finally:
-            out.close()
-            path.unlink(missing_ok=True)
+            claim.release()
 
     async def retrieve(self, name: Key, offset: int = 0) -> AsyncGenerator[bytes, None]:
         """Download with TRANSFER RETRIEVE; stream it while it grows when ORDERED.
 
+        The download spool is kept for the next download of ``name`` when this one is
+        interrupted (see the module docstring).
+
         Raises:
             KeyNotPresent: the program does not have the object.
+            OutOfSpace: spooling it would eat into annex.diskreserve.
             StorageError: the download failed (possibly after some bytes were yielded).
             NodeUnavailable: the program died or broke the protocol.
         """
-        path, out = self._tempfile(name, "retrieve")
-        out.close()
-        source = _GrowingFile(path, offset)
+        spool = _DownloadSpool(self, name)
+        await asyncio.to_thread(spool.open)
         try:
-            async for chunk in self._download(name, path, source):
-                yield chunk
+            source = _GrowingFile(spool.path, offset)
+            try:
+                async for chunk in self._download(name, spool, source):
+                    spool.claim.wrote(min(len(chunk), spool.claim.left))
+                    yield chunk
+            finally:
+                source.close()
         finally:
-            source.close()
-            path.unlink(missing_ok=True)
+            await asyncio.to_thread(spool.close, keep=spool.partial)
 
-    async def _download(self, name: Key, path: Path, source: _GrowingFile) -> AsyncIterator[bytes]:
-        request = p.Transfer(direction=p.Direction.RETRIEVE, key=name, file=str(path))
+    async def _download(
+        self, name: Key, spool: _DownloadSpool, source: _GrowingFile
+    ) -> AsyncIterator[bytes]:
+        request = p.Transfer(direction=p.Direction.RETRIEVE, key=name, file=str(spool.path))
         async with self.program() as program:
             async with self._bounded("GETORDERED"):
                 ordered = await program.is_ordered()
+            spool.partial = True  # until the program says the transfer succeeded
             if ordered:
                 # Stream the file while the program writes it (git-annex's proxy looks
                 # every 40 ms too); the request runs in a task this generator owns.
@@ -381,8 +516,12 @@ class ExternalBackend:
         if isinstance(response, p.TransferFailure):
             reason = response.error or "TRANSFER failed with no reason given"
             if isinstance(present, p.CheckPresentFailure):
+                spool.partial = False  # nothing worth keeping
                 raise KeyNotPresent(f"{self.label} does not have {name}: {reason}", key=str(name))
             raise StorageError(f"{self.label} could not send {name}: {reason}")
+        # Complete: not kept once read (a reader that stops early loses nothing worth
+        # keeping that the program cannot send again).
+        spool.partial = False
         source.follow()
         while chunk := source.read():
             yield chunk
@@ -429,13 +568,16 @@ class ExternalBackend:
             await program.close(force=False)
 
 
-async def open_external(remote: SpecialRemote, *, base: Path) -> RemoteBackend:
+async def open_external(
+    remote: SpecialRemote, *, base: Path, local: LocalSettings | None = None
+) -> RemoteBackend:
     """Open the backend of ``remote``; its program is started on first use.
 
     Args:
         remote: the special remote (``externaltype`` from remote.log, or git config
             ``remote.NAME.annex-externaltype``).
         base: the gateway repository's top directory (working directory of the program).
+        local: the gateway's settings (its annex.diskreserve bounds the spools).
 
     Raises:
         ConfigError: no ``externaltype``, or ``readonly`` mode (not supported).
@@ -451,4 +593,10 @@ async def open_external(remote: SpecialRemote, *, base: Path) -> RemoteBackend:
             f"special remote {remote.name!r} is an external remote in readonly mode (it "
             "downloads from recorded URLs), which annexproxy cannot proxy"
         )
-    return ExternalBackend(remote, program=f"git-annex-remote-{externaltype}", base=base)
+    local = local or LocalSettings()
+    return ExternalBackend(
+        remote,
+        program=f"git-annex-remote-{externaltype}",
+        base=base,
+        disk_reserve=local.disk_reserve,
+    )

@@ -151,19 +151,18 @@ class _Source:
         while self._position < end:
             stream = self._from(self._position)
             try:
+                # Read each stream to its end (an external program's transfer then ends
+                # cleanly); bytes past the content's length are dropped.
                 async for piece in stream:
                     piece = piece[: end - self._position]
                     self._position += len(piece)
                     if piece:
                         yield piece
-                    if self._position >= end:
-                        break
-                else:
-                    if self._position < end:
-                        raise NodeUnavailable(
-                            f"reading {self._key} from special remote {self._storage.uuid} "
-                            f"ended at byte {self._position} of {end}"
-                        )
+                if self._position < end:
+                    raise NodeUnavailable(
+                        f"reading {self._key} from special remote {self._storage.uuid} "
+                        f"ended at byte {self._position} of {end}"
+                    )
             except StorageError as exc:
                 if not _resumable(exc) or self.resumed >= len(delays):
                     raise
