@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.awsrequest import AWSPreparedRequest
 
 from annexproxy.errors import KeyNotPresent, NodeUnavailable, StorageError
 from annexproxy.keys import Key
@@ -340,3 +342,73 @@ def test_server_killed_mid_retrieve(tmp_path: Path) -> None:
     with s3_server(tmp_path / "s3") as server:
         server.create_bucket("annexproxy-backend")
         asyncio.run(go(server))
+
+
+@pytest.mark.parametrize("partsize", [None, "5MiB"])
+def test_stores_carry_storage_class_metadata_and_acl(
+    server: S3Server, tmp_path: Path, partsize: str | None
+) -> None:
+    extra = {
+        "storageclass": "STANDARD_IA",
+        "public": "yes",
+        "x-amz-meta-project": "survey",
+        **({"partsize": partsize} if partsize else {}),
+    }
+    data = content(6 * MIB if partsize else 1000, seed=21)
+    key = make_key(data)
+
+    async def go() -> None:
+        backend = await opened(remote_for(server, tmp_path, **extra), tmp_path)
+        sent: list[tuple[str, dict[str, object]]] = []
+
+        def record(params: dict[str, object], model: object, **_: object) -> None:
+            name = getattr(model, "name", "")
+            if name in ("PutObject", "CreateMultipartUpload"):
+                sent.append((name, dict(params["headers"])))  # type: ignore[call-overload]
+
+        try:
+            client = await backend.client()
+            client.meta.events.register("before-call.s3", record)
+            await store(backend, key, data, len(data), 65536)
+            head = await client.head_object(Bucket="annexproxy-backend", Key=str(key))
+            assert head["Metadata"] == {"project": "survey"}
+            assert head.get("StorageClass", "STANDARD") == "STANDARD_IA"
+            await backend.remove(key)
+        finally:
+            await backend.aclose()
+        # The headers git-annex's S3 remote sends (Remote/S3.hs putObject,
+        # postInitiateMultipartUpload): the ACL only on a single-request store.
+        (name, headers), *_ = sent
+        assert name == ("CreateMultipartUpload" if partsize else "PutObject")
+        assert headers["x-amz-storage-class"] == "STANDARD_IA"
+        assert headers["x-amz-meta-project"] == "survey"
+        assert ("x-amz-acl" in headers) == (partsize is None)
+        if partsize is None:
+            assert headers["x-amz-acl"] == "public-read"
+
+    asyncio.run(go())
+
+
+def test_a_session_token_is_sent(
+    server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "temporary-token")
+
+    async def go() -> None:
+        backend = await opened(remote_for(server, tmp_path), tmp_path)
+        sent: list[object] = []
+
+        def record(request: AWSPreparedRequest, **_: object) -> None:
+            sent.append(request.headers.get("X-Amz-Security-Token"))
+
+        try:
+            client = await backend.client()
+            client.meta.events.register("before-send.s3", record)
+            # SeaweedFS without STS refuses the token (403); either way it was sent.
+            with contextlib.suppress(StorageError):
+                await backend.present(make_key(b"x"))
+        finally:
+            await backend.aclose()
+        assert sent in (["temporary-token"], [b"temporary-token"])
+
+    asyncio.run(go())

@@ -18,7 +18,10 @@ What git-annex's S3 remote does, and so what this module does (facts from git-an
 * Credentials: ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` when both are set, else
   the file ``.git/annex/creds/<uuid>`` (two lines: key id, secret), else ``s3creds=`` in
   remote.log (base64 of those two lines; stored there with ``embedcreds=yes`` and no
-  encryption; gpg-encrypted ones are refused here).
+  encryption; gpg-encrypted ones are refused here). ``AWS_SESSION_TOKEN`` goes with them.
+* Stores send ``x-amz-storage-class`` (``storageclass=``, default ``STANDARD``), the
+  ``x-amz-meta-*`` fields as user metadata and, with ``public=yes``, ``x-amz-acl:
+  public-read`` on single-request stores (`annexproxy.special.s3config`).
 
 Uploads stream: a single PUT of known length whose body is fed by `StoreSession.write`,
 or a multipart upload holding at most one part in memory. Nothing is visible under the
@@ -126,9 +129,24 @@ class S3Backend:
             endpoint_url=settings.endpoint_url,
             aws_access_key_id=creds[0] if creds else None,
             aws_secret_access_key=creds[1] if creds else None,
+            aws_session_token=settings.session_token,
             config=config,
         )
         return created
+
+    def store_args(self, *, single: bool) -> dict[str, Any]:
+        """What every store request carries besides bucket and name (as git-annex sends).
+
+        Args:
+            single: a one-request PUT (which gets the ACL) rather than a multipart start.
+        """
+        s = self.settings
+        args: dict[str, Any] = {"StorageClass": s.storage_class}
+        if s.metadata:
+            args["Metadata"] = dict(s.metadata)
+        if single and s.public:
+            args["ACL"] = "public-read"
+        return args
 
     def _where(self, name: Key) -> str:
         s = self.settings
@@ -317,6 +335,7 @@ class _PutSession:
             Key=s.object_name(self._name),
             Body=self._body,
             ContentLength=self._size,
+            **self._backend.store_args(single=True),
         )
 
     async def _send(self, item: bytes | None) -> None:
@@ -425,7 +444,9 @@ class _MultipartSession:
         client = await self._backend.client()
         with self._backend._map_errors(self._name, "store"):
             if self._upload_id is None:
-                started = await client.create_multipart_upload(**self._args)
+                started = await client.create_multipart_upload(
+                    **self._args, **self._backend.store_args(single=False)
+                )
                 self._upload_id = started["UploadId"]
             number = len(self._parts) + 1
             sent = await client.upload_part(
@@ -465,7 +486,11 @@ class _MultipartSession:
         client = await self._backend.client()
         if self._upload_id is None:
             with self._backend._map_errors(self._name, "store"):
-                await client.put_object(**self._args, Body=bytes(self._buffer))
+                await client.put_object(
+                    **self._args,
+                    Body=bytes(self._buffer),
+                    **self._backend.store_args(single=True),
+                )
         else:
             if self._buffer:
                 await self._send_part(bytes(self._buffer))
