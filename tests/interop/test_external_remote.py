@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -446,3 +447,37 @@ def test_spooling_keeps_annex_diskreserve_free(repo: AnnexRepo, store_dir: Path)
 
     run(body())
     assert leftover_tmp(repo) == []
+
+
+def test_a_download_of_unknown_length_stops_at_the_reserve(
+    repo: AnnexRepo, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An encrypted object's name has no size: its spool claims room as it grows.
+    monkeypatch.setattr("annexproxy.special.spool.GROWTH", 64 * 1024)
+    data = blob(600_000, seed=12)
+    key = Key.parse(f"SHA256E--{hashlib.sha256(data).hexdigest()}.bin")  # no -s field
+    reserve = 10**9
+    looks = itertools.count()
+
+    def shrinking(_: Path) -> int:  # the disk fills between looks
+        return reserve + 200_000 - 64 * 1024 * next(looks)
+
+    async def body() -> None:
+        async with backend_of(repo) as plain:
+            await store(plain, key, data)
+        backend = ExternalBackend(
+            special_remote(repo),
+            program="git-annex-remote-testdir",
+            base=repo.path,
+            disk_reserve=reserve,
+            free_space=shrinking,
+        )
+        try:
+            with pytest.raises(OutOfSpace, match=r"annex\.diskreserve"):
+                await read_all(backend, key)
+        finally:
+            await backend.aclose()
+
+    run(body())
+    # Looked at the disk when the download began and again as it outgrew its claim.
+    assert next(looks) >= 2

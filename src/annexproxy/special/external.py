@@ -476,7 +476,10 @@ class ExternalBackend:
             source = _GrowingFile(spool.path, offset)
             try:
                 async for chunk in self._download(name, spool, source):
-                    spool.claim.wrote(min(len(chunk), spool.claim.left))
+                    # An object of unknown length (an encrypted one) claims room as it is
+                    # read, so a download that outgrows the disk stops at the reserve.
+                    grown = len(chunk) if name.size is None else min(len(chunk), spool.claim.left)
+                    spool.claim.wrote(grown)
                     yield chunk
             finally:
                 source.close()
