@@ -75,3 +75,11 @@ def test_the_repository_config_gives_the_reserve(tmp_path: Path) -> None:
     assert open_layout(repo).config.disk_reserve == 2 * 10**9
     subprocess.run(["git", "-C", str(repo), "config", "--unset", "annex.diskreserve"], check=True)
     assert open_layout(repo).config.disk_reserve == DEFAULT_DISK_RESERVE
+
+
+def test_free_space_that_cannot_be_measured_does_not_block(tmp_path: Path) -> None:
+    def unmeasurable(_: Path) -> int:
+        raise OSError("statvfs failed")
+
+    # git-annex's checkDiskSpace goes ahead when getDiskFree gives Nothing.
+    SpoolArea(tmp_path, 100 * MB, free=unmeasurable).claim("K", 10**15).release()

@@ -12,10 +12,11 @@ It must not create or delete the spool files themselves (their owner does).
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from annexproxy.errors import OutOfSpace
+from annexproxy.errors import OutOfSpace, StorageError
 from annexproxy.space.reserve import rough_size, shortfall
 
 GROWTH = 16 * 1024 * 1024
@@ -23,6 +24,8 @@ GROWTH = 16 * 1024 * 1024
 
 _CLAIMED: dict[Path, int] = {}
 """Bytes claimed and not yet written, by spool directory, over this process's spools."""
+_GUARD = threading.Lock()
+"""Claims are made from the event loop and from worker threads (spool set-up)."""
 
 
 def free_bytes(directory: Path) -> int:
@@ -56,6 +59,7 @@ class SpoolArea:
 
         Raises:
             OutOfSpace: the file system would keep less than the reserve free.
+            StorageError: the spool directory cannot be created.
         """
         claim = SpoolClaim(self, what)
         claim.grow(need)
@@ -64,31 +68,40 @@ class SpoolArea:
     def _take(self, what: str, need: int) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            free = self._free(self.directory)
         except OSError as exc:
-            raise OutOfSpace(
-                f"cannot spool {what}: free space in {self.directory} cannot be measured ({exc})",
-                key=what,
+            raise StorageError(
+                f"cannot spool {what}: cannot create {self.directory}: {exc}"
             ) from exc
-        others = _CLAIMED.get(self.directory, 0)
-        missing = shortfall(need=need, free=free, reserve=self.reserve, in_progress=others)
-        if missing > 0:
-            raise OutOfSpace(
-                f"not enough free space to spool {what} in {self.directory}: need "
-                f"{rough_size(missing)} more to keep annex.diskreserve "
-                f"({rough_size(self.reserve)}) free; free some space there or lower "
-                "annex.diskreserve in the gateway repository",
-                key=what,
-                needed=missing,
+        try:
+            free: int | None = self._free(self.directory)
+        except OSError:
+            free = None  # as git-annex when getDiskFree cannot tell: go ahead
+        with _GUARD:
+            others = _CLAIMED.get(self.directory, 0)
+            missing = (
+                0
+                if free is None
+                else shortfall(need=need, free=free, reserve=self.reserve, in_progress=others)
             )
-        _CLAIMED[self.directory] = others + need
+            if missing <= 0:
+                _CLAIMED[self.directory] = others + need
+                return
+        raise OutOfSpace(
+            f"not enough free space to spool {what} in {self.directory}: need "
+            f"{rough_size(missing)} more to keep annex.diskreserve "
+            f"({rough_size(self.reserve)}) free; free some space there or lower "
+            "annex.diskreserve in the gateway repository",
+            key=what,
+            needed=missing,
+        )
 
     def _give_back(self, count: int) -> None:
-        left = _CLAIMED.get(self.directory, 0) - count
-        if left > 0:
-            _CLAIMED[self.directory] = left
-        else:
-            _CLAIMED.pop(self.directory, None)
+        with _GUARD:
+            left = _CLAIMED.get(self.directory, 0) - count
+            if left > 0:
+                _CLAIMED[self.directory] = left
+            else:
+                _CLAIMED.pop(self.directory, None)
 
 
 class SpoolClaim:
@@ -110,6 +123,7 @@ class SpoolClaim:
 
         Raises:
             OutOfSpace: the file system would keep less than the reserve free.
+            StorageError: the spool directory cannot be created.
         """
         if need <= 0:
             return
