@@ -8,6 +8,7 @@ it, fscks and drops from it; the gateway's own git-annex sees what we stored.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -319,3 +320,33 @@ def test_a_kept_spool_serves_the_next_session(gateway: AnnexRepo, tmp_path: Path
     # The own clone's copy did not retrieve; the gateway's 4 tries, then the next session.
     assert resumed == [f"{key} {n * chunk}" for n in range(5)]
     assert spooled(gateway) == []
+
+
+def test_a_client_gone_mid_upload_leaves_no_spool(gateway: AnnexRepo) -> None:
+    """The spool of an upload whose client disconnects part way is deleted.
+
+    The gateway reads the payload in order, so it has spooled the 300 KB sent before it
+    sees the end of its input.
+    """
+    uuid = gateway.git("config", "remote.ext.annex-uuid").stdout.strip()
+    key = f"SHA256E-s{len(BIG)}--{hashlib.sha256(BIG).hexdigest()}.bin"
+    argv = [shell_program(), "p2pstdio", str(gateway.path), CLIENT, "--uuid", uuid]
+    with subprocess.Popen(
+        argv, cwd=gateway.path, env=annex_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as server:
+        assert server.stdin is not None
+        assert server.stdout is not None
+        try:
+            assert server.stdout.readline().startswith(b"AUTH-SUCCESS ")
+            server.stdin.write(f"VERSION 4\nPUT b.bin {key}\n".encode())
+            server.stdin.flush()
+            assert server.stdout.readline() == b"VERSION 4\n"
+            assert server.stdout.readline() == b"PUT-FROM 0\n"
+            server.stdin.write(f"DATA {len(BIG)}\n".encode() + BIG[:300_000])
+            server.stdin.close()  # the client is gone mid-payload
+            server.wait(timeout=60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+    assert spooled(gateway) == []
+    assert gateway.annex("checkpresentkey", key, "ext", check=False).returncode == 1
