@@ -481,3 +481,34 @@ def test_a_download_of_unknown_length_stops_at_the_reserve(
     run(body())
     # Looked at the disk when the download began and again as it outgrew its claim.
     assert next(looks) >= 2
+
+
+def test_stores_of_one_group_share_a_spool_others_do_not(repo: AnnexRepo, store_dir: Path) -> None:
+    data = blob(300_000, seed=13)
+    key = key_of(data, ".bin")
+    fanout, other = object(), object()
+
+    async def body() -> None:
+        async with (
+            backend_of(repo) as one,
+            backend_of(repo) as two,
+            one.store_shared(key, len(data), fanout) as first,
+            two.store_shared(key, len(data), fanout) as second,
+            one.store_shared(key, len(data), other) as third,
+        ):
+            for at in range(0, len(data), 100_000):
+                piece = data[at : at + 100_000]
+                await first.write(piece)
+                await second.write(piece)  # already in the shared file: skipped
+                await third.write(piece)
+            assert len(leftover_tmp(repo)) == 2  # one per group
+            for session in (first, second, third):
+                await session.commit()
+            assert await one.present(key)
+
+    run(body())
+    lines = (store_dir / "trace.log").read_text().splitlines()
+    stores = [line.split()[-1] for line in lines if line.startswith("TRANSFER STORE")]
+    assert len(stores) == 3
+    assert stores[0] == stores[1] != stores[2]
+    assert leftover_tmp(repo) == []

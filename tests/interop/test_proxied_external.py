@@ -350,3 +350,33 @@ def test_a_client_gone_mid_upload_leaves_no_spool(gateway: AnnexRepo) -> None:
                 server.kill()
     assert spooled(gateway) == []
     assert gateway.annex("checkpresentkey", key, "ext", check=False).returncode == 1
+
+
+@pytest.mark.parametrize("chunking", ["", "chunk=256KiB"])
+def test_a_cluster_upload_spools_once_for_its_external_nodes(
+    tmp_path: Path, program_on_path: Path, chunking: str
+) -> None:
+    """Two external nodes of a cluster get one copy: both programs store from one spool."""
+    setup = make_cluster(tmp_path / "cluster", nodes=1)
+    stores = {}
+    for name in ("exta", "extb"):
+        stores[name] = tmp_path / f"{name} store"
+        stores[name].mkdir()
+        setup.gateway.annex(
+            "initremote", "-q", name, "type=external", "externaltype=testdir",
+            "encryption=none", f"directory={stores[name]}", *filter(None, [chunking]),
+        )  # fmt: skip
+        setup.gateway.git("config", f"remote.{name}.annex-cluster-node", setup.name)
+    setup.gateway.annex("updatecluster")
+    client = make_ssh_client(setup.gateway, tmp_path / "client", "client")
+    key = _add(client, "c.bin", BIG)
+    client.annex("copy", "-q", "--to", f"origin-{setup.name}", "c.bin")
+    spools = {}
+    for name, store in stores.items():
+        assert setup.gateway.annex("checkpresentkey", key, name, check=False).returncode == 0
+        setup.gateway.annex("fsck", "-q", "--from", name, "--key", key)
+        lines = (store / "trace.log").read_text().splitlines()
+        spools[name] = [line.split()[-1] for line in lines if line.startswith("TRANSFER STORE")]
+    assert len(spools["exta"]) == (4 if chunking else 1)  # 1 MB in 256 KiB chunks
+    assert spools["exta"] == spools["extb"]  # the same file for both programs
+    assert spooled(setup.gateway) == []

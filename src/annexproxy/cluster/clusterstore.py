@@ -38,6 +38,7 @@ from annexproxy.storage.base import (
     ObjectSource,
     Others,
     SharedVerification,
+    SpoolSharing,
     Storage,
     Upload,
 )
@@ -97,6 +98,19 @@ class ClusterUpload:
                 self.shared.append(upload)
         if self.shared:
             self.verifier = verifier
+
+    def share_spools(self) -> None:
+        """Let nodes that spool (external special remotes) keep one spool for all.
+
+        Every leg is fed the same bytes from the same offset here, so a spool written
+        for one leg holds what each other leg would have written.
+        """
+        if self._received or any(leg.upload.offset != self._offset for leg in self.legs):
+            return
+        group = object()
+        for leg in self.legs:
+            if isinstance(leg.upload, SpoolSharing):
+                leg.upload.share_spool(group)
 
     @property
     def offset(self) -> int:
@@ -350,6 +364,7 @@ class ClusterStorage:
             else:
                 upload._offset = min(leg.upload.offset for leg in legs)
                 upload.hash_once()
+                upload.share_spools()
             yield upload
 
     async def lock_content(self, key: Key) -> ContentLock:

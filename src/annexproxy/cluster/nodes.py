@@ -30,6 +30,7 @@ from annexproxy.storage.base import (
     ObjectSource,
     Others,
     SharedVerification,
+    SpoolSharing,
     Storage,
     Upload,
 )
@@ -200,6 +201,10 @@ class _LoggedUpload:
     def hash_elsewhere(self) -> bool:
         inner = self._inner
         return isinstance(inner, SharedVerification) and inner.hash_elsewhere()
+
+    def share_spool(self, group: object) -> None:
+        if isinstance(self._inner, SpoolSharing):
+            self._inner.share_spool(group)
 
     def confirm_hash(self, matched: bool) -> None:
         if isinstance(self._inner, SharedVerification):

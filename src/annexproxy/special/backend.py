@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from annexproxy.keys import Key
 from annexproxy.space.reserve import DEFAULT_DISK_RESERVE
@@ -94,4 +94,22 @@ class RemoteBackend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and processes."""
+        ...
+
+
+@runtime_checkable
+class SharedStore(Protocol):
+    """A backend that spools stores and can keep one spool for a group of them."""
+
+    def store_shared(
+        self, name: Key, size: int | None, group: object
+    ) -> AbstractAsyncContextManager[StoreSession]:
+        """As `RemoteBackend.store`, sharing the spool with the other stores of ``group``.
+
+        Every store of a group is given the same bytes of ``name`` in the same order
+        (one fan-out); the first to get a range writes it, the others skip it.
+
+        Raises:
+            StorageError: the store cannot start.
+        """
         ...

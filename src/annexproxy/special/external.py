@@ -21,7 +21,9 @@ to a file there too; when the program answers ``GETORDERED`` with ``ORDERED`` th
 is streamed to the caller while it grows (as git-annex's proxy does), else once the
 transfer has succeeded. Before a spool grows, the file system must keep
 ``annex.diskreserve`` free (`annexproxy.special.spool`; git-annex's gateway does not
-check). Upload spools are deleted in every case.
+check). Upload spools are deleted in every case, each as soon as its object is stored.
+The stores of one cluster fan-out (external nodes given the same bytes) keep one spool
+per object between them (`ExternalBackend.store_shared`), not one per node.
 
 A download spool is named by the remote and key (``annex/tmp/annexproxy-partial/<uuid>/
 <keyfile>``, held under a lock while in use). An interrupted download (the program
@@ -154,6 +156,76 @@ class _GrowingFile:
         self._file.close()
 
 
+class _StoreSpool:
+    """An upload's spool file; one fan-out's stores of the same object may share it.
+
+    Every user is fed the same bytes in the same order: a range already in the file is
+    skipped, the rest appended. The file goes once every user is done with it.
+    """
+
+    def __init__(self, path: Path, out: BinaryIO, claim: SpoolClaim) -> None:
+        self.path = path
+        self._out = out
+        self._claim = claim
+        self.written = 0
+        self.users = 0
+        self._closed = False
+
+    def write_at(self, position: int, data: bytes) -> None:
+        """Make the file hold ``data`` at ``position`` (appending what it lacks).
+
+        Raises:
+            OutOfSpace: the bytes would eat into annex.diskreserve.
+            StorageError: the file could not be written, or ``position`` is past its end.
+        """
+        if position > self.written:
+            raise StorageError(
+                f"the upload spool {self.path} holds {self.written} bytes; cannot add bytes "
+                f"at {position}"
+            )
+        piece = data[self.written - position :]
+        if not piece:
+            return
+        if self._closed:
+            raise StorageError(f"the upload spool {self.path} was already completed")
+        self._claim.wrote(len(piece))
+        try:
+            self._out.write(piece)
+        except OSError as exc:
+            raise StorageError(f"cannot write the upload's temp file {self.path}: {exc}") from exc
+        self.written += len(piece)
+
+    def complete(self) -> None:
+        """Flush and close the file (idempotent): it is ready for TRANSFER STORE.
+
+        Raises:
+            StorageError: the file could not be written.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._out.close()
+        except OSError as exc:
+            raise StorageError(f"cannot write the upload's temp file {self.path}: {exc}") from exc
+
+    def leave(self) -> bool:
+        """One user is done; the last one deletes the file. True when it was the last."""
+        self.users -= 1
+        if self.users > 0:
+            return False
+        with contextlib.suppress(OSError):
+            self._out.close()
+        self.path.unlink(missing_ok=True)
+        self._claim.release()
+        return True
+
+
+_Slot = tuple[object, Path, str]
+_SHARED: dict[_Slot, _StoreSpool] = {}
+"""Upload spools shared by the stores of one fan-out: by (group, spool directory, name)."""
+
+
 class _Upload:
     """An upload spooled to a temp file, stored with TRANSFER STORE at `commit`.
 
@@ -163,26 +235,33 @@ class _Upload:
     """
 
     def __init__(
-        self, backend: ExternalBackend, name: Key, path: Path, out: BinaryIO, claim: SpoolClaim
+        self, backend: ExternalBackend, name: Key, spool: _StoreSpool, slot: _Slot | None
     ) -> None:
         self._backend = backend
         self._name = name
-        self._path = path
-        self._out = out
-        self._claim = claim
+        self._spool = spool
+        self._slot = slot
+        self._position = 0
+        self._released = False
+        spool.users += 1
+
+    def release(self) -> None:
+        """Be done with the spool (idempotent); the last user of a shared one deletes it."""
+        if self._released:
+            return
+        self._released = True
+        if self._spool.leave() and self._slot is not None:
+            _SHARED.pop(self._slot, None)
 
     async def write(self, data: bytes) -> None:
-        """Append bytes to the spool file.
+        """Append bytes to the spool file (those another store of the group wrote: no).
 
         Raises:
             OutOfSpace: the bytes would eat into annex.diskreserve.
             StorageError: the temp file could not be written (disk full, ...).
         """
-        self._claim.wrote(len(data))
-        try:
-            self._out.write(data)
-        except OSError as exc:
-            raise StorageError(f"cannot write the upload's temp file {self._path}: {exc}") from exc
+        self._spool.write_at(self._position, data)
+        self._position += len(data)
 
     async def commit(self) -> None:
         """Have the program store the spooled file.
@@ -191,11 +270,14 @@ class _Upload:
             StorageError: the program refused (TRANSFER-FAILURE) or failed.
             NodeUnavailable: the program died or broke the protocol.
         """
-        try:
-            self._out.close()
-        except OSError as exc:
-            raise StorageError(f"cannot write the upload's temp file {self._path}: {exc}") from exc
-        request = p.Transfer(direction=p.Direction.STORE, key=self._name, file=str(self._path))
+        self._spool.complete()
+        if self._spool.written != self._position:
+            raise StorageError(
+                f"the upload spool {self._spool.path} holds {self._spool.written} bytes, "
+                f"not the {self._position} given; nothing was stored"
+            )
+        path = str(self._spool.path)
+        request = p.Transfer(direction=p.Direction.STORE, key=self._name, file=path)
         async with self._backend.program() as program:
             response = await program.request(request)
         if isinstance(response, p.TransferFailure):
@@ -203,6 +285,9 @@ class _Upload:
                 f"{self._backend.label} could not store {self._name}: "
                 f"{response.error or 'TRANSFER failed with no reason given'}"
             )
+        # Stored: the spool can go now (a chunked upload's next chunks need no room for
+        # this one's), though the session lasts until the whole upload ends.
+        self.release()
 
 
 class _DownloadSpool:
@@ -442,21 +527,41 @@ class ExternalBackend:
             OutOfSpace: spooling ``size`` bytes would eat into annex.diskreserve.
             StorageError: the temp file cannot be made.
         """
-        return self._store(name, size)
+        return self._store(name, size, None)
+
+    def store_shared(
+        self, name: Key, size: int | None, group: object
+    ) -> AbstractAsyncContextManager[StoreSession]:
+        """As `store`, keeping one spool for the stores of ``group`` (one fan-out).
+
+        Raises:
+            OutOfSpace: spooling ``size`` bytes would eat into annex.diskreserve.
+            StorageError: the temp file cannot be made.
+        """
+        return self._store(name, size, group)
 
     @asynccontextmanager
-    async def _store(self, name: Key, size: int | None) -> AsyncIterator[StoreSession]:
-        # An object of unknown size claims room as it grows (SpoolClaim.wrote).
-        claim = self.spool.claim(str(name), size or 0)
-        try:
-            path, out = self._tempfile(name, "store")
+    async def _store(
+        self, name: Key, size: int | None, group: object | None
+    ) -> AsyncIterator[StoreSession]:
+        slot = None if group is None else (group, self.tmpdir, str(name))
+        spool = None if slot is None else _SHARED.get(slot)
+        if spool is None:
+            # An object of unknown size claims room as it grows (SpoolClaim.wrote).
+            claim = self.spool.claim(str(name), size or 0)
             try:
-                yield _Upload(self, name, path, out, claim)
-            finally:
-                out.close()
-                path.unlink(missing_ok=True)
+                path, out = self._tempfile(name, "store")
+            except BaseException:
+                claim.release()
+                raise
+            spool = _StoreSpool(path, out, claim)
+            if slot is not None:
+                _SHARED[slot] = spool
+        upload = _Upload(self, name, spool, slot)
+        try:
+            yield upload
         finally:
-            claim.release()
+            upload.release()
 
     async def retrieve(self, name: Key, offset: int = 0) -> AsyncGenerator[bytes, None]:
         """Download with TRANSFER RETRIEVE; stream it while it grows when ORDERED.

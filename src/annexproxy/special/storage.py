@@ -37,7 +37,7 @@ from annexproxy.errors import (
 )
 from annexproxy.keys import Key
 from annexproxy.special import chunking
-from annexproxy.special.backend import RemoteBackend, StoreSession
+from annexproxy.special.backend import RemoteBackend, SharedStore, StoreSession
 from annexproxy.storage.base import ContentLock, Others
 from annexproxy.storage.contentlock import lock_exclusive_wait
 from annexproxy.storage.hashing import Verifier, verifier_for
@@ -211,6 +211,7 @@ class _Upload:
         self._session_fill = 0
         self._stored: list[Key] = []
         self._pending: Key | None = None
+        self._group: object | None = None
         self.done = False
 
     @property
@@ -220,6 +221,11 @@ class _Upload:
     @property
     def already_have(self) -> Others | None:
         return () if self._already else None
+
+    def share_spool(self, group: object) -> None:
+        """Share spools with the other uploads of a fan-out (`SpoolSharing`)."""
+        if not self._received:
+            self._group = group
 
     def _name(self, number: int) -> Key:
         if self._chunk_size is None:
@@ -233,8 +239,11 @@ class _Upload:
             size = self._key.size
             if self._chunk_size is not None and size is not None:
                 size = min(self._chunk_size, size - (number - 1) * self._chunk_size)
+            backend = self._storage.backend
             self._session = await self._stack.enter_async_context(
-                self._storage.backend.store(name, size)
+                backend.store_shared(name, size, self._group)
+                if self._group is not None and isinstance(backend, SharedStore)
+                else backend.store(name, size)
             )
             self._pending = name
             self._session_fill = 0
