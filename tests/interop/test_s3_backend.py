@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import socket
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -342,6 +343,38 @@ def test_server_killed_mid_retrieve(tmp_path: Path) -> None:
     with s3_server(tmp_path / "s3") as server:
         server.create_bucket("annexproxy-backend")
         asyncio.run(go(server))
+
+
+def test_known_size_multipart_streams_its_parts(server: S3Server, tmp_path: Path) -> None:
+    """A part is never gathered in memory when the object's size is known."""
+    piece = content(256 * 1024, seed=7)
+    pieces = 160  # 40 MiB in parts of 16 MiB: three parts, the last one short
+    size = len(piece) * pieces
+    key = make_key(piece)  # only a name here: the backend does not hash
+
+    async def go() -> int:
+        backend = await opened(remote_for(server, tmp_path, partsize="16MiB"), tmp_path)
+        try:
+            await backend.present(key)  # the client and its service model, loaded before
+            tracemalloc.start()
+            async with backend.store(key, size) as session:
+                for _ in range(pieces):
+                    await session.write(piece)
+                await session.commit()
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            head = await (await backend.client()).head_object(
+                Bucket="annexproxy-backend", Key=str(key)
+            )
+            assert head["ContentLength"] == size
+            assert head["ETag"].strip('"').endswith("-3")
+            assert await read_all(backend, key, size - 10) == piece[-10:]
+            await backend.remove(key)
+            return peak
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(go()) < 8 * MIB
 
 
 @pytest.mark.parametrize("partsize", [None, "5MiB"])

@@ -11,7 +11,7 @@ import pytest
 from annexproxy.branch.commit import commit_journal, merge_message, merge_siblings
 from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
 from annexproxy.branch.journal import Journal
-from annexproxy.branch.view import BranchView, union_lines
+from annexproxy.branch.view import BranchView, RecentSiblings, union_lines
 
 U = "2fe550a4-fab9-462f-8322-ece2616932ad"
 
@@ -127,3 +127,24 @@ def test_commit_message_follows_annex_commitmessage(plumbing: GitPlumbing) -> No
     assert result.commit is not None
     repo = pygit2.Repository(str(plumbing.gitdir))
     assert repo[pygit2.Oid(hex=result.commit)].peel(pygit2.Commit).message.strip() == "gateway sync"
+
+
+def test_recent_siblings_are_listed_again_after_a_second_or_a_new_tip(
+    plumbing: GitPlumbing,
+) -> None:
+    journal = Journal(plumbing.annexdir, plumbing)
+    root = plumbing.resolve_ref()
+    assert root is not None
+    now = [100.0]
+    recent = RecentSiblings(max_age=1.0, clock=lambda: now[0])
+    assert BranchView(plumbing, journal, recent_siblings=recent).unmerged == {}
+    theirs = add_commit(plumbing, "refs/remotes/gw/git-annex", root, {"n.log": b"n\n"})
+    now[0] += 0.5
+    assert BranchView(plumbing, journal, recent_siblings=recent).unmerged == {}  # reused
+    now[0] += 0.6
+    view = BranchView(plumbing, journal, recent_siblings=recent)
+    assert view.unmerged == {"refs/remotes/gw/git-annex": theirs}
+    assert view.read("n.log") == b"n\n"
+    add_commit(plumbing, "refs/remotes/gw2/git-annex", root, {"m.log": b"m\n"})
+    add_commit(plumbing, BRANCH_REF, root, {"o.log": b"o\n"})  # a new tip: listed again
+    assert len(BranchView(plumbing, journal, recent_siblings=recent).unmerged) == 2

@@ -29,7 +29,7 @@ step 40
 
 def test_plot_writes_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from annexproxy.cli.sim import plot_simulation
+    from annexproxy.cli.simulate import plot_simulation
 
     trace = Trace()
     state = start(SIM, initial_seed=0, note=lambda _: None, trace=trace)
@@ -49,7 +49,7 @@ def test_plot_axes_and_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from annexproxy.cli.sim import plot_simulation
+    from annexproxy.cli.simulate import plot_simulation
 
     trace = Trace()
     state = start(SIM, initial_seed=0, note=lambda _: None, trace=trace)

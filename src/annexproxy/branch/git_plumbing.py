@@ -42,6 +42,7 @@ pygit2.settings.cache_max_size(16 << 20)
 pygit2.settings.mwindow_size = 8 << 20
 pygit2.settings.mwindow_mapped_limit = 32 << 20
 _SIBLING_SUFFIX = "/git-annex"
+_ANCESTRY_CACHE_SIZE = 4096
 _TREE_CACHE_SIZE = 8
 
 
@@ -103,6 +104,8 @@ class GitPlumbing:
             raise RepositoryError(f"cannot open a git repository at {path}: {exc}") from exc
         self._lock = threading.Lock()
         self._trees: dict[str, pygit2.Tree] = {}
+        # Ancestry of two commits never changes: each view's sibling check asks again.
+        self._ancestry: dict[tuple[str, str], bool] = {}
 
     @property
     def gitdir(self) -> Path:
@@ -184,9 +187,16 @@ class GitPlumbing:
         if ancestor == descendant:
             return True
         with self._using():
-            return bool(
+            known = self._ancestry.get((ancestor, descendant))
+            if known is not None:
+                return known
+            found = bool(
                 self._repo.descendant_of(pygit2.Oid(hex=descendant), pygit2.Oid(hex=ancestor))
             )
+            if len(self._ancestry) >= _ANCESTRY_CACHE_SIZE:
+                self._ancestry.pop(next(iter(self._ancestry)))
+            self._ancestry[(ancestor, descendant)] = found
+            return found
 
     def _tree_of(self, commit: str) -> pygit2.Tree:
         tree = self._trees.get(commit)

@@ -19,7 +19,9 @@ Parsing and deriving (cluster membership, dead nodes) are left to the pure
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 
 from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
 from annexproxy.branch.journal import Journal
@@ -46,13 +48,21 @@ def union_lines(*contents: bytes) -> bytes:
 class BranchView:
     """Reads branch files with the journal overlaid and unmerged siblings unioned in."""
 
-    def __init__(self, plumbing: GitPlumbing, journal: Journal, *, siblings: bool = True) -> None:
+    def __init__(
+        self,
+        plumbing: GitPlumbing,
+        journal: Journal,
+        *,
+        siblings: bool = True,
+        recent_siblings: RecentSiblings | None = None,
+    ) -> None:
         """Snapshot the branch tip and the unmerged sibling refs.
 
         Args:
             plumbing: the open repository.
             journal: the repository's journal.
             siblings: also union in sibling refs not yet merged into the branch.
+            recent_siblings: where a server keeps the sibling refs it listed lately.
 
         Raises:
             RepositoryError: the refs cannot be read.
@@ -60,6 +70,7 @@ class BranchView:
         self._plumbing = plumbing
         self._journal = journal
         self._use_siblings = siblings
+        self._recent = recent_siblings
         self._present_cache: dict[bytes, tuple[BranchConfig, tuple[str, ...]]] = {}
         self.tip: str | None = None
         self.unmerged: dict[str, str] = {}
@@ -72,7 +83,12 @@ class BranchView:
             RepositoryError: the refs cannot be read.
         """
         self.tip = self._plumbing.resolve_ref(BRANCH_REF)
-        self.unmerged = unmerged_siblings(self._plumbing, self.tip) if self._use_siblings else {}
+        if not self._use_siblings:
+            self.unmerged = {}
+        elif self._recent is not None:
+            self.unmerged = self._recent.unmerged(self._plumbing, self.tip)
+        else:
+            self.unmerged = unmerged_siblings(self._plumbing, self.tip)
 
     @property
     def settings_branchhash1(self) -> bool:
@@ -221,3 +237,36 @@ def unmerged_siblings(plumbing: GitPlumbing, tip: str | None) -> dict[str, str]:
         seen.add(commit)
         found[name] = commit
     return found
+
+
+class RecentSiblings:
+    """The unmerged sibling refs of a long-running server, listed at most once a second.
+
+    Listing them walks every loose ref and reads packed-refs; a gateway makes a view for
+    each request, several per uploaded file. Sibling refs only change when someone
+    fetches or pushes a ``*/git-annex`` ref, and git-annex's own gateway does not look
+    at them at all until a ``git annex merge``; a second's delay is far fresher. The
+    branch tip itself is resolved by every view, and a new tip lists the siblings again.
+    """
+
+    def __init__(self, max_age: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: tuple[str | None, float, dict[str, str]] | None = None
+
+    def unmerged(self, plumbing: GitPlumbing, tip: str | None) -> dict[str, str]:
+        """`unmerged_siblings` of ``tip``, reused when listed for it within ``max_age``.
+
+        Raises:
+            RepositoryError: the refs cannot be read.
+        """
+        now = self._clock()
+        with self._lock:
+            last = self._last
+        if last is not None and last[0] == tip and now - last[1] < self._max_age:
+            return last[2]
+        found = unmerged_siblings(plumbing, tip)
+        with self._lock:
+            self._last = (tip, now, found)
+        return found

@@ -7,8 +7,10 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from annexproxy.server.demo import DemoStep, demo_gateway, run_client, user_commands
+if TYPE_CHECKING:
+    from annexproxy.server.demo import DemoStep
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,6 +35,9 @@ def _print_step(step: DemoStep) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # Imported here: the demo's set-up code is of no use to the other commands.
+    from annexproxy.server.demo import demo_gateway, run_client, user_commands
+
     print("annexproxy demo: a gateway with the cluster 'demo' (node1, node2, node3, balanced),")
     print("served over HTTP on loopback by annexproxy serve.\n")
     workdir = Path(tempfile.mkdtemp(prefix="annexproxy-demo-"))

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from annexproxy.branch.git_plumbing import GitPlumbing
 from annexproxy.branch.journal import Journal
-from annexproxy.branch.view import BranchView
+from annexproxy.branch.view import BranchView, RecentSiblings
 from annexproxy.errors import AnnexProxyError
 from annexproxy.keys import Key
 from annexproxy.server.branch_committer import BranchCommitter
@@ -33,6 +33,7 @@ class LocalRepository:
     journal: Journal
     committer: BranchCommitter
     storage: AnnexRepoStorage
+    siblings: RecentSiblings = field(default_factory=RecentSiblings)
 
     async def record(self, key: Key, uuid: str, present: bool) -> None:
         """Log in this repository's location log that ``uuid`` has ``key`` or not.
@@ -63,10 +64,13 @@ class LocalRepository:
     def view(self) -> BranchView:
         """A fresh view of the branch with the journal on top.
 
+        The branch tip is read now; sibling refs may be up to a second old
+        (`RecentSiblings`).
+
         Raises:
             RepositoryError: the refs cannot be read.
         """
-        return BranchView(self.plumbing, self.journal)
+        return BranchView(self.plumbing, self.journal, recent_siblings=self.siblings)
 
 
 @asynccontextmanager

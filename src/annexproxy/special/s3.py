@@ -24,7 +24,8 @@ What git-annex's S3 remote does, and so what this module does (facts from git-an
   public-read`` on single-request stores (`annexproxy.special.s3config`).
 
 Uploads stream: a single PUT of known length whose body is fed by `StoreSession.write`,
-or a multipart upload holding at most one part in memory. Nothing is visible under the
+or a multipart upload whose parts stream the same way (one part in memory only when
+the size is unknown). Nothing is visible under the
 name until `commit`; an abandoned session cancels its PUT (the server never sees a
 complete body) or aborts its multipart upload. Downloads stream with a ``Range`` for an
 offset. botocore and aiohttp errors become `annexproxy.errors.StorageError` subclasses
@@ -34,7 +35,7 @@ here and nowhere else.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     AsyncExitStack,
@@ -309,6 +310,64 @@ class _Body:
             self.written.set()
 
 
+class _StreamedRequest:
+    """One request (a PUT or a part upload) whose body of known length streams from a queue.
+
+    Started on the first `send`; `send` waits while the queue is full, and raises why the
+    request ended if it ended before taking everything.
+    """
+
+    def __init__(
+        self,
+        backend: S3Backend,
+        name: Key,
+        call: Callable[[_Body], Coroutine[Any, Any, dict[str, Any]]],
+    ) -> None:
+        self._backend = backend
+        self._name = name
+        self._call = call
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(PUT_QUEUE_DEPTH)
+        self.body = _Body(self._queue)
+        self.task: asyncio.Task[dict[str, Any]] | None = None
+
+    async def send(self, item: bytes | None) -> None:
+        """Queue body bytes (None: the body is complete).
+
+        Raises:
+            StorageError: the request failed or ended before taking the bytes.
+        """
+        if self.task is None:
+            self.task = asyncio.create_task(self._call(self.body))
+        task = self.task
+        sender = asyncio.ensure_future(self._queue.put(item))
+        await asyncio.wait({sender, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not sender.done():
+            sender.cancel()
+            with self._backend._map_errors(self._name, "store"):
+                await task  # raises why the upload ended
+            raise StorageError(f"the upload of {self._backend._where(self._name)} ended early")
+
+    async def finish(self) -> dict[str, Any]:
+        """Complete the body and return the server's answer.
+
+        Raises:
+            StorageError: the request failed.
+        """
+        await self.send(None)
+        assert self.task is not None
+        with self._backend._map_errors(self._name, "store"):
+            return await self.task
+
+    async def cancel(self) -> None:
+        """Stop the request; a body cut short is never stored by the server."""
+        if self.task is None:
+            return
+        if not self.task.done():
+            self.task.cancel()
+        with suppress(asyncio.CancelledError, Exception):
+            await self.task
+
+
 class _PutSession:
     """A single PUT of known length whose body streams from `write` calls.
 
@@ -323,32 +382,19 @@ class _PutSession:
         self._size = size
         self._written = 0
         self._pending = b""
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(PUT_QUEUE_DEPTH)
-        self._body = _Body(self._queue)
-        self._task: asyncio.Task[None] | None = None
+        self._request = _StreamedRequest(backend, name, self._put)
         self.committed = False
 
-    async def _put(self) -> None:
+    async def _put(self, body: _Body) -> dict[str, Any]:
         s = self._backend.settings
-        await (await self._backend.client()).put_object(
+        answer: dict[str, Any] = await (await self._backend.client()).put_object(
             Bucket=s.bucket,
             Key=s.object_name(self._name),
-            Body=self._body,
+            Body=body,
             ContentLength=self._size,
             **self._backend.store_args(single=True),
         )
-
-    async def _send(self, item: bytes | None) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._put())
-        task = self._task
-        sender = asyncio.ensure_future(self._queue.put(item))
-        await asyncio.wait({sender, task}, return_when=asyncio.FIRST_COMPLETED)
-        if not sender.done():
-            sender.cancel()
-            with self._backend._map_errors(self._name, "store"):
-                await task  # raises why the upload ended
-            raise StorageError(f"the upload of {self._backend._where(self._name)} ended early")
+        return answer
 
     async def write(self, data: bytes) -> None:
         """Send bytes to the object's PUT.
@@ -367,7 +413,7 @@ class _PutSession:
             # stored by the server whether or not we commit.
             pending, self._pending = self._pending, bytes(data)
             if pending:
-                await self._send(pending)
+                await self._request.send(pending)
 
     async def commit(self) -> None:
         """Finish the PUT: the object becomes visible.
@@ -381,12 +427,9 @@ class _PutSession:
                 f"for {self._backend._where(self._name)}; nothing was stored"
             )
         if self._pending:
-            await self._send(self._pending)
+            await self._request.send(self._pending)
             self._pending = b""
-        await self._send(None)
-        assert self._task is not None
-        with self._backend._map_errors(self._name, "store"):
-            await self._task
+        await self._request.finish()
         self.committed = True
 
     async def abort(self) -> None:
@@ -396,19 +439,16 @@ class _PutSession:
         body byte arrived; such a leftover (its length is not the announced one) is
         removed, best effort.
         """
-        if self._task is None:
+        task = self._request.task
+        if task is None:
             return
-        if not self._task.done():
+        if not task.done():
             # Let some body bytes reach the server first: SeaweedFS keeps an empty object
             # for a PUT cut before its first body byte, but drops one cut part way.
-            written = asyncio.ensure_future(self._body.written.wait())
-            await asyncio.wait(
-                {written, self._task}, timeout=5, return_when=asyncio.FIRST_COMPLETED
-            )
+            written = asyncio.ensure_future(self._request.body.written.wait())
+            await asyncio.wait({written, task}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
             written.cancel()
-            self._task.cancel()
-        with suppress(asyncio.CancelledError, Exception):
-            await self._task
+        await self._request.cancel()
         s = self._backend.settings
         with suppress(Exception):
             client = await self._backend.client()
@@ -418,10 +458,13 @@ class _PutSession:
 
 
 class _MultipartSession:
-    """A multipart upload holding at most one part in memory.
+    """A multipart upload of parts of ``partsize`` bytes.
 
-    An object that turns out smaller than one part (possible only when the size was not
-    announced) is stored with a single PUT instead, as git-annex does for small files.
+    When the object's size is known, every part's length is too, and each part's body
+    streams like a single PUT: a few queued chunks are all the memory it takes, whatever
+    the part size (git-annex's documentation suggests ``partsize=1GiB``). Of an upload of
+    unknown size, one part at a time is held in memory; one that turns out smaller than a
+    part is stored with a single PUT instead, as git-annex does for small files.
     """
 
     def __init__(self, backend: S3Backend, name: Key, size: int | None, partsize: int) -> None:
@@ -433,6 +476,8 @@ class _MultipartSession:
         self._written = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
+        self._part: _StreamedRequest | None = None
+        self._part_left = 0
         self.committed = False
 
     @property
@@ -440,19 +485,58 @@ class _MultipartSession:
         s = self._backend.settings
         return {"Bucket": s.bucket, "Key": s.object_name(self._name)}
 
-    async def _send_part(self, data: bytes) -> None:
-        client = await self._backend.client()
-        with self._backend._map_errors(self._name, "store"):
-            if self._upload_id is None:
+    async def _upload_id_now(self) -> str:
+        if self._upload_id is None:
+            client = await self._backend.client()
+            with self._backend._map_errors(self._name, "store"):
                 started = await client.create_multipart_upload(
                     **self._args, **self._backend.store_args(single=False)
                 )
-                self._upload_id = started["UploadId"]
-            number = len(self._parts) + 1
+            self._upload_id = str(started["UploadId"])
+        return self._upload_id
+
+    async def _send_part(self, data: bytes) -> None:
+        upload_id = await self._upload_id_now()
+        client = await self._backend.client()
+        number = len(self._parts) + 1
+        with self._backend._map_errors(self._name, "store"):
             sent = await client.upload_part(
-                **self._args, UploadId=self._upload_id, PartNumber=number, Body=data
+                **self._args, UploadId=upload_id, PartNumber=number, Body=data
             )
         self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+
+    async def _start_streamed_part(self, length: int) -> None:
+        upload_id = await self._upload_id_now()
+        client = await self._backend.client()
+        number = len(self._parts) + 1
+
+        async def call(body: _Body) -> dict[str, Any]:
+            answer: dict[str, Any] = await client.upload_part(
+                **self._args,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+                ContentLength=length,
+            )
+            return answer
+
+        self._part = _StreamedRequest(self._backend, self._name, call)
+        self._part_left = length
+
+    async def _stream(self, data: bytes, size: int) -> None:
+        view = memoryview(data)
+        while view:
+            if self._part is None:
+                done = sum(self._partsize for _ in self._parts)
+                await self._start_streamed_part(min(self._partsize, size - done))
+            assert self._part is not None
+            piece, view = view[: self._part_left], view[self._part_left :]
+            await self._part.send(bytes(piece))
+            self._part_left -= len(piece)
+            if self._part_left == 0:
+                sent = await self._part.finish()
+                self._parts.append({"PartNumber": len(self._parts) + 1, "ETag": sent["ETag"]})
+                self._part = None
 
     async def write(self, data: bytes) -> None:
         """Add bytes; each full part is uploaded before this returns.
@@ -466,6 +550,9 @@ class _MultipartSession:
                 f"{self._backend._where(self._name)}"
             )
         self._written += len(data)
+        if self._size is not None:
+            await self._stream(data, self._size)
+            return
         self._buffer += data
         while len(self._buffer) >= self._partsize:
             part = bytes(self._buffer[: self._partsize])
@@ -506,6 +593,9 @@ class _MultipartSession:
     async def abort(self) -> None:
         """Abort the multipart upload, best effort (the server may be gone)."""
         self._buffer.clear()
+        if self._part is not None:
+            await self._part.cancel()
+            self._part = None
         if self._upload_id is None:
             return
         with suppress(StorageError), self._backend._map_errors(self._name, "abort the upload of"):

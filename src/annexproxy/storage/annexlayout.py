@@ -90,7 +90,9 @@ class AnnexLayout:
     def object_candidates(self, key: Key) -> list[Path]:
         """Every place the object file of ``key`` may be, in lookup order."""
         kf = key.keyfile()
-        return [self.objects / hashdir / kf / kf for hashdir in self._hashdirs(key)]
+        # One Path per candidate from one string: this runs several times per request.
+        root = f"{self.annexdir}/objects/"
+        return [Path(f"{root}{hashdir.rstrip('/')}/{kf}/{kf}") for hashdir in self._hashdirs(key)]
 
     def new_object_path(self, key: Key) -> Path:
         """Where new content of ``key`` goes (the first lookup place)."""
@@ -98,7 +100,7 @@ class AnnexLayout:
 
     def tmp_path(self, key: Key) -> Path:
         """The partial-content file, ``<annexdir>/tmp/<kf>``."""
-        return self.annexdir / "tmp" / key.keyfile()
+        return Path(f"{self.annexdir}/tmp/{key.keyfile()}")
 
     def othertmp(self) -> Path:
         """The directory for small temporary files (``<annexdir>/othertmp``)."""
@@ -106,7 +108,7 @@ class AnnexLayout:
 
     def download_lock_path(self, key: Key) -> Path:
         """The transfer lock any download of ``key`` takes (branch.md 9)."""
-        return self.annexdir / "transfer" / "download" / "lck" / ("lck." + key.keyfile())
+        return Path(f"{self.annexdir}/transfer/download/lck/lck.{key.keyfile()}")
 
 
 def _config_bool(config: pygit2.Config, name: str) -> bool:

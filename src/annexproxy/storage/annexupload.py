@@ -21,6 +21,7 @@ from annexproxy.errors import OutOfSpace, StorageError, VerificationFailed
 from annexproxy.keys import Key
 from annexproxy.storage.base import Others
 from annexproxy.storage.hashing import Verifier, verifier_for
+from annexproxy.storage.writeback import WriteBack
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,6 +68,7 @@ class AnnexUpload:
         self._close_pending = False
         self._hash_confirmed = False
         self._already_have: Others | None = () if storage.find_object(key) is not None else None
+        self._writeback = WriteBack(fd, offset) if storage.layout.config.fsync else None
 
     @classmethod
     async def start(cls, storage: AnnexRepoStorage, key: Key) -> AnnexUpload:
@@ -137,6 +139,8 @@ class AnnexUpload:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
+            if self._writeback is not None:
+                self._writeback.written(self._written + len(data))
             if self._verifier is not None:
                 self._verifier.update(data)
             if self._close_pending:
@@ -212,16 +216,23 @@ class AnnexUpload:
             self._verify(sender_valid=sender_valid)
             fd = self._fd
             try:
-                if self._storage.layout.config.fsync:
-                    await asyncio.to_thread(os.fsync, fd)
-                self.close()
-                await asyncio.to_thread(self._install)
+                await asyncio.to_thread(self._sync_and_install, fd)
             except OSError as exc:
                 raise _os_error(self._key, "storing the object", exc) from exc
             self._done = True
             if self._storage.presence_log is not None:
                 await self._storage.presence_log(self._key, True)
             return ()
+
+    def _sync_and_install(self, fd: int) -> None:
+        """Sync (when configured), close and install: one trip to a worker thread."""
+        if self._storage.layout.config.fsync:
+            with self._io_lock:  # a `close` meanwhile waits for the fsync (close_pending)
+                if self._fd != fd:
+                    raise OSError(errno.EBADF, "the upload was closed")
+                os.fsync(fd)
+        self.close()
+        self._install()
 
     def _install(self) -> None:
         """Rename into ``<hashdir>/<kf>/<kf>``, freeze, and fsync the directories."""
