@@ -11,17 +11,25 @@ that crashes mid-transfer would.
   for chunked content, in the chunk holding that byte), so the client's one
   ``git annex get`` succeeds and verifies, and far fewer bytes than the object's size
   are read twice. A client that already holds part of the file (its ``annex/tmp``)
-  asks for the rest only, and the gateway reads only the rest from S3.
+  asks for the rest only (P2P ``GET offset`` over ssh, p2phttp ``offset=`` over HTTP),
+  and the gateway reads only the rest from S3.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from annexproxy.testing.realannex import AnnexRepo, make_annex_repo, make_ssh_client
+from annexproxy.testing.httpserver import annexproxy_serve
+from annexproxy.testing.realannex import (
+    AnnexRepo,
+    make_annex_repo,
+    make_http_client,
+    make_ssh_client,
+)
 from annexproxy.testing.relay import CuttingRelay
 from annexproxy.testing.s3server import S3Server, s3_server
 
@@ -114,11 +122,12 @@ def test_s3_dying_mid_download_is_resumed_and_the_get_succeeds(
     assert relay.down_bytes < len(data) + 1_000_000
 
 
+@pytest.mark.parametrize("transport", ["ssh", "http"])
 def test_a_get_from_an_offset_reads_only_the_rest_from_s3(
-    tmp_path: Path, relayed: tuple[S3Server, CuttingRelay]
+    tmp_path: Path, relayed: tuple[S3Server, CuttingRelay], transport: str
 ) -> None:
     server, relay = relayed
-    _gateway, client = _s3_gateway(tmp_path, server, relay)
+    gateway, client = _s3_gateway(tmp_path, server, relay)
     data = bytes(range(251)) * 40_000
     (client.path / "big.bin").write_bytes(data)
     client.annex("add", "-q", "big.bin")
@@ -126,13 +135,18 @@ def test_a_get_from_an_offset_reads_only_the_rest_from_s3(
     key = client.annex("lookupkey", "big.bin").stdout.strip()
     client.annex("copy", "-q", "--to", "origin-s3", "big.bin")
     client.annex("drop", "-q", "--force", "big.bin")
-    # What an interrupted get leaves: the first 8 MB in the client's annex/tmp.
-    partial = client.annexdir / "tmp" / key
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    partial.write_bytes(data[:8_000_000])
+    with contextlib.ExitStack() as stack:
+        if transport == "http":  # a client through annex+http (p2phttp's offset=)
+            client.git("push", "-q", "origin", "HEAD:main")  # big.bin (its log is there)
+            served = stack.enter_context(annexproxy_serve(gateway.path, "--wideopen"))
+            client = make_http_client(gateway, tmp_path / "httpclient", served.url)
+        # What an interrupted get leaves: the first 8 MB in the client's annex/tmp.
+        partial = client.annexdir / "tmp" / key
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data[:8_000_000])
 
-    relay.up_bytes = relay.down_bytes = 0
-    client.annex("get", "-q", "--from", "origin-s3", "big.bin")
-    assert (client.path / "big.bin").read_bytes() == data
-    client.annex("fsck", "-q", "big.bin")
-    assert relay.down_bytes < 2_500_000  # the last 2 MB (and headers), not 10 MB
+        relay.up_bytes = relay.down_bytes = 0
+        client.annex("get", "-q", "--from", "origin-s3", "big.bin")
+        assert (client.path / "big.bin").read_bytes() == data
+        client.annex("fsck", "-q", "big.bin")
+        assert relay.down_bytes < 2_500_000  # the last 2 MB (and headers), not 10 MB
