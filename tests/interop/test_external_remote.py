@@ -29,6 +29,7 @@ from annexproxy.special.backend import LocalSettings
 from annexproxy.special.external import MAX_PROCESSES, ExternalBackend, open_external
 from annexproxy.special.registry import open_backend
 from annexproxy.special.remote import SpecialRemote, find_special_remote
+from annexproxy.storage.contentlock import try_lock
 from annexproxy.testing.realannex import AnnexRepo, add_file, make_annex_repo
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -512,3 +513,29 @@ def test_stores_of_one_group_share_a_spool_others_do_not(repo: AnnexRepo, store_
     assert len(stores) == 3
     assert stores[0] == stores[1] != stores[2]
     assert leftover_tmp(repo) == []
+
+
+def test_a_spool_in_use_is_left_to_its_download(repo: AnnexRepo, store_dir: Path) -> None:
+    repo.annex("enableremote", "ext", "resume=yes")
+    data = blob(200_000, seed=14)
+    key = Key.parse(add_file(repo, "busy", data))
+    repo.annex("copy", "--to", "ext", "busy")
+    partial = repo.annexdir / "tmp" / "annexproxy-partial" / special_remote(repo).uuid
+    partial.mkdir(parents=True)
+    (partial / key.keyfile()).write_bytes(b"another download's bytes")
+    held = try_lock(partial / f"lck.{key.keyfile()}", exclusive=True)  # that download
+    assert held is not None
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            assert await read_all(backend, key) == data
+
+    try:
+        run(body())
+        # Ours went to a file of its own, which is gone; theirs is untouched.
+        assert (partial / key.keyfile()).read_bytes() == b"another download's bytes"
+        assert (store_dir / "resume.log").read_text() == f"{key} 0\n"
+        theirs = f"annexproxy-partial/{special_remote(repo).uuid}"
+        assert leftover_tmp(repo) == [f"{theirs}/{key}", f"{theirs}/lck.{key}"]
+    finally:
+        held.release(unlink=True)
