@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from annexproxy.errors import OutOfSpace
 from annexproxy.space.reserve import DEFAULT_DISK_RESERVE, disk_reserve, rough_size, shortfall
-from annexproxy.special.spool import GROWTH, SpoolArea
+from annexproxy.special.spool import GROWTH, SpoolArea, sweep, temp_prefix
 from annexproxy.storage.annexlayout import open_layout
 
 MB = 1_000_000
@@ -65,16 +66,12 @@ def test_a_claim_of_unknown_size_grows_in_steps_and_stops_at_the_reserve(tmp_pat
 
 
 def test_the_repository_config_gives_the_reserve(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
-    for name, value in (
-        ("annex.uuid", "16e4c38d-ff44-4d84-8615-69ede6414762"),
-        ("annex.diskreserve", "2 GB"),
-    ):
-        subprocess.run(["git", "-C", str(repo), "config", name, value], check=True)
-    assert open_layout(repo).config.disk_reserve == 2 * 10**9
-    subprocess.run(["git", "-C", str(repo), "config", "--unset", "annex.diskreserve"], check=True)
-    assert open_layout(repo).config.disk_reserve == DEFAULT_DISK_RESERVE
+    repo = pygit2.init_repository(str(tmp_path / "repo"), bare=True)
+    repo.config["annex.uuid"] = "16e4c38d-ff44-4d84-8615-69ede6414762"
+    repo.config["annex.diskreserve"] = "2 GB"
+    assert open_layout(tmp_path / "repo").config.disk_reserve == 2 * 10**9
+    del repo.config["annex.diskreserve"]
+    assert open_layout(tmp_path / "repo").config.disk_reserve == DEFAULT_DISK_RESERVE
 
 
 def test_free_space_that_cannot_be_measured_does_not_block(tmp_path: Path) -> None:
@@ -83,3 +80,14 @@ def test_free_space_that_cannot_be_measured_does_not_block(tmp_path: Path) -> No
 
     # git-annex's checkDiskSpace goes ahead when getDiskFree gives Nothing.
     SpoolArea(tmp_path, 100 * MB, free=unmeasurable).claim("K", 10**15).release()
+
+
+def test_sweep_deletes_the_spools_of_dead_processes_only(tmp_path: Path) -> None:
+    dead = 2**22 + 1  # above any pid_max: no such process
+    ours = temp_prefix("store")
+    theirs = ours.replace(f"-{os.getpid()}-", f"-{dead}-")
+    for name in (ours + "a", theirs + "b", theirs.replace("store", "retrieve") + "c", "keep"):
+        (tmp_path / name).write_bytes(b"x")
+    assert sweep(tmp_path, "store") == [tmp_path / (theirs + "b")]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([ours + "a", theirs.replace("store", "retrieve") + "c", "keep"])

@@ -60,7 +60,7 @@ from annexproxy.special import external_protocol as p
 from annexproxy.special.backend import LocalSettings, RemoteBackend, StoreSession
 from annexproxy.special.external_process import ExternalProgram
 from annexproxy.special.remote import SpecialRemote
-from annexproxy.special.spool import SpoolArea, SpoolClaim, free_bytes
+from annexproxy.special.spool import SpoolArea, SpoolClaim, free_bytes, sweep, temp_prefix
 from annexproxy.storage.contentlock import FileLock, try_lock
 
 MAX_PROCESSES = 4
@@ -315,7 +315,9 @@ class _DownloadSpool:
             directory.mkdir(parents=True, exist_ok=True)
             self._lock = try_lock(directory / ("lck." + self._name.keyfile()), exclusive=True)
             if self._lock is None:
-                fd, path = tempfile.mkstemp(prefix="annexproxy-retrieve-", dir=directory)
+                if not self._backend.swept(directory, "retrieve"):
+                    sweep(directory, "retrieve")
+                fd, path = tempfile.mkstemp(prefix=temp_prefix("retrieve"), dir=directory)
                 os.close(fd)
                 self.path = Path(path)
             else:
@@ -405,6 +407,7 @@ class ExternalBackend:
         self.gitdir, bare = find_gitdir(self.base)
         self.tmpdir = self.gitdir / "annex" / "tmp"
         self.spool = SpoolArea(self.tmpdir, disk_reserve, free=free_space)
+        self._swept: set[tuple[Path, str]] = set()
         self.partial_dir = self.tmpdir / "annexproxy-partial" / str(remote.uuid)
         env = dict(os.environ if environ is None else environ)
         env["GIT_DIR"] = str(self.gitdir)
@@ -510,10 +513,18 @@ class ExternalBackend:
 
     # --- RemoteBackend --------------------------------------------------------------
 
+    def swept(self, directory: Path, what: str) -> bool:
+        """Whether ``what`` spools in ``directory`` were swept already (then or now: once)."""
+        done = (directory, what) in self._swept
+        self._swept.add((directory, what))
+        return done
+
     def _tempfile(self, name: Key, what: str) -> tuple[Path, BinaryIO]:
         try:
             self.tmpdir.mkdir(parents=True, exist_ok=True)
-            fd, path = tempfile.mkstemp(prefix=f"annexproxy-{what}-", dir=self.tmpdir)
+            if not self.swept(self.tmpdir, what):
+                sweep(self.tmpdir, what)
+            fd, path = tempfile.mkstemp(prefix=temp_prefix(what), dir=self.tmpdir)
         except OSError as exc:
             raise StorageError(
                 f"cannot make a temp file in {self.tmpdir} for {name}: {exc}"

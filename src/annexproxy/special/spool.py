@@ -6,12 +6,16 @@ bytes, the spool directory's file system must keep ``annex.diskreserve`` free af
 bytes of every spool of this process still to be written there. A `SpoolClaim` holds
 what one spool may still write; it is released when the spool ends, on every path.
 The arithmetic is `annexproxy.space.reserve`; this module only measures free space.
-It must not create or delete the spool files themselves (their owner does).
+It does not create the spool files (their owner does), and deletes only those that
+dead processes left (`sweep`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -147,3 +151,44 @@ class SpoolClaim:
             self._released = True
             self._area._give_back(self._left)
             self._left = 0
+
+
+def temp_prefix(what: str) -> str:
+    """The name prefix of this process's spool files of kind ``what`` (``store``, ...).
+
+    It carries the host and process id, so that `sweep` can tell the files of processes
+    that died (a gateway killed mid-transfer) from those of running ones.
+    """
+    return f"annexproxy-{what}-{_host()}-{os.getpid()}-"
+
+
+def sweep(directory: Path, what: str) -> list[Path]:
+    """Delete the spool files of kind ``what`` that dead processes on this host left.
+
+    Returns:
+        The files deleted.
+    """
+    prefix = f"annexproxy-{what}-{_host()}-"
+    gone = []
+    with contextlib.suppress(OSError):
+        for entry in directory.iterdir():
+            pid = entry.name.removeprefix(prefix).split("-", 1)[0]
+            if entry.name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+                    gone.append(entry)
+    return gone
+
+
+def _host() -> str:
+    return socket.gethostname().replace("/", "_").replace("-", "_") or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
