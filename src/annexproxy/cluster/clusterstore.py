@@ -102,14 +102,14 @@ class ClusterUpload:
     def share_spools(self) -> None:
         """Let nodes that spool (external special remotes) keep one spool for all.
 
-        Every leg is fed the same bytes from the same offset here, so a spool written
-        for one leg holds what each other leg would have written.
+        Every leg that starts from offset 0 is fed the same bytes here, so a spool
+        written for one of them holds what each other would have written.
         """
-        if self._received or any(leg.upload.offset != self._offset for leg in self.legs):
+        if self._received:
             return
         group = object()
         for leg in self.legs:
-            if isinstance(leg.upload, SpoolSharing):
+            if leg.upload.offset == 0 and isinstance(leg.upload, SpoolSharing):
                 leg.upload.share_spool(group)
 
     @property
