@@ -122,7 +122,17 @@ class VerificationFailed(StorageError):
 
 
 class OutOfSpace(StorageError):
-    """Storing would exceed the space a repository has or may use."""
+    """Storing would exceed the space a repository has or may use.
+
+    Attributes:
+        key: the key being stored or spooled, when known.
+        needed: bytes more that would have to be free, when known.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, needed: int | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.needed = needed
 
 
 class RepositoryError(StorageError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -22,11 +23,13 @@ from typing import Any
 import pytest
 
 from annexproxy.branch.logs.remoteconfig import parse_remote_log
-from annexproxy.errors import KeyNotPresent, NodeUnavailable
+from annexproxy.errors import KeyNotPresent, NodeUnavailable, OutOfSpace
 from annexproxy.keys import Key
+from annexproxy.special.backend import LocalSettings
 from annexproxy.special.external import MAX_PROCESSES, ExternalBackend, open_external
 from annexproxy.special.registry import open_backend
 from annexproxy.special.remote import SpecialRemote, find_special_remote
+from annexproxy.storage.contentlock import try_lock
 from annexproxy.testing.realannex import AnnexRepo, add_file, make_annex_repo
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -122,8 +125,11 @@ async def store(backend: ExternalBackend, key: Key, data: bytes) -> None:
 
 
 def leftover_tmp(repo: AnnexRepo) -> list[str]:
+    """Our files below annex/tmp (kept download spools included; empty directories not)."""
     tmp = repo.annexdir / "tmp"
-    return sorted(p.name for p in tmp.glob("annexproxy-*")) if tmp.exists() else []
+    found = tmp.rglob("*") if tmp.exists() else []
+    names = (str(p.relative_to(tmp)) for p in found if not p.is_dir())
+    return sorted(name for name in names if name.startswith("annexproxy-"))
 
 
 def test_reads_what_git_annex_stored(repo: AnnexRepo, store_dir: Path) -> None:
@@ -369,3 +375,167 @@ def test_program_that_died_while_idle_is_replaced(repo: AnnexRepo, store_dir: Pa
             assert backend.started == 2
 
     run(body())
+
+
+def test_an_interrupted_download_continues_from_its_kept_spool(
+    repo: AnnexRepo, store_dir: Path
+) -> None:
+    repo.annex("enableremote", "ext", "resume=yes")
+    data = blob(500_000, seed=8)
+    key = Key.parse(add_file(repo, "resumed", data))
+    repo.annex("copy", "--to", "ext", "resumed")
+    (store_dir / "CRASH-RETRIEVE").touch()
+    uuid = special_remote(repo).uuid
+    spool = f"annexproxy-partial/{uuid}/{key.keyfile()}"
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            with pytest.raises(NodeUnavailable, match="exited with status 3"):
+                await read_all(backend, key)
+            # The program wrote its first 64 KiB before dying: kept for the next download.
+            assert leftover_tmp(repo) == [spool]
+            assert (repo.annexdir / "tmp" / spool).stat().st_size == 64 * 1024
+            (store_dir / "CRASH-RETRIEVE").unlink()
+            assert await read_all(backend, key, 1000) == data[1000:]
+
+    run(body())
+    # The second download was handed the partial file, and the program continued it.
+    log = (store_dir / "resume.log").read_text().splitlines()
+    assert log == [f"{key} 0", f"{key} {64 * 1024}"]
+    assert leftover_tmp(repo) == []  # a completed download's spool is deleted
+
+
+def test_kept_spools_are_bounded(
+    repo: AnnexRepo, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("annexproxy.special.external.KEEP_PARTIAL_FILES", 1)
+    keys = []
+    for seed in (9, 10):
+        keys.append(Key.parse(add_file(repo, f"file{seed}", blob(300_000, seed=seed))))
+    repo.annex("copy", "--to", "ext", "file9", "file10")
+    (store_dir / "CRASH-RETRIEVE").touch()
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            for key in keys:
+                with pytest.raises(NodeUnavailable):
+                    await read_all(backend, key)
+
+    run(body())
+    uuid = special_remote(repo).uuid
+    assert leftover_tmp(repo) == [f"annexproxy-partial/{uuid}/{keys[1].keyfile()}"]
+
+
+def test_spooling_keeps_annex_diskreserve_free(repo: AnnexRepo, store_dir: Path) -> None:
+    data = blob(200_000, seed=11)
+    key = Key.parse(add_file(repo, "reserved", data))
+    repo.annex("copy", "--to", "ext", "reserved")
+    other = key_of(b"not stored")
+
+    async def body() -> None:
+        greedy = LocalSettings(disk_reserve=10**18)  # more than any disk has free
+        backend = await open_external(special_remote(repo), base=repo.path, local=greedy)
+        assert isinstance(backend, ExternalBackend)
+        try:
+            with pytest.raises(OutOfSpace, match=r"annex\.diskreserve"):
+                await read_all(backend, key)
+            with pytest.raises(OutOfSpace, match=r"annex\.diskreserve"):
+                async with backend.store(other, 10):
+                    pass  # pragma: no cover
+            assert backend.started == 0  # refused before the program was asked
+        finally:
+            await backend.aclose()
+
+    run(body())
+    assert leftover_tmp(repo) == []
+
+
+def test_a_download_of_unknown_length_stops_at_the_reserve(
+    repo: AnnexRepo, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An encrypted object's name has no size: its spool claims room as it grows.
+    monkeypatch.setattr("annexproxy.special.spool.GROWTH", 64 * 1024)
+    data = blob(600_000, seed=12)
+    key = Key.parse(f"SHA256E--{hashlib.sha256(data).hexdigest()}.bin")  # no -s field
+    reserve = 10**9
+    looks = itertools.count()
+
+    def shrinking(_: Path) -> int:  # the disk fills between looks
+        return reserve + 200_000 - 64 * 1024 * next(looks)
+
+    async def body() -> None:
+        async with backend_of(repo) as plain:
+            await store(plain, key, data)
+        backend = ExternalBackend(
+            special_remote(repo),
+            program="git-annex-remote-testdir",
+            base=repo.path,
+            disk_reserve=reserve,
+            free_space=shrinking,
+        )
+        try:
+            with pytest.raises(OutOfSpace, match=r"annex\.diskreserve"):
+                await read_all(backend, key)
+        finally:
+            await backend.aclose()
+
+    run(body())
+    # Looked at the disk when the download began and again as it outgrew its claim.
+    assert next(looks) >= 2
+
+
+def test_stores_of_one_group_share_a_spool_others_do_not(repo: AnnexRepo, store_dir: Path) -> None:
+    data = blob(300_000, seed=13)
+    key = key_of(data, ".bin")
+    fanout, other = object(), object()
+
+    async def body() -> None:
+        async with (
+            backend_of(repo) as one,
+            backend_of(repo) as two,
+            one.store_shared(key, len(data), fanout) as first,
+            two.store_shared(key, len(data), fanout) as second,
+            one.store_shared(key, len(data), other) as third,
+        ):
+            for at in range(0, len(data), 100_000):
+                piece = data[at : at + 100_000]
+                await first.write(piece)
+                await second.write(piece)  # already in the shared file: skipped
+                await third.write(piece)
+            assert len(leftover_tmp(repo)) == 2  # one per group
+            for session in (first, second, third):
+                await session.commit()
+            assert await one.present(key)
+
+    run(body())
+    lines = (store_dir / "trace.log").read_text().splitlines()
+    stores = [line.split()[-1] for line in lines if line.startswith("TRANSFER STORE")]
+    assert len(stores) == 3
+    assert stores[0] == stores[1] != stores[2]
+    assert leftover_tmp(repo) == []
+
+
+def test_a_spool_in_use_is_left_to_its_download(repo: AnnexRepo, store_dir: Path) -> None:
+    repo.annex("enableremote", "ext", "resume=yes")
+    data = blob(200_000, seed=14)
+    key = Key.parse(add_file(repo, "busy", data))
+    repo.annex("copy", "--to", "ext", "busy")
+    partial = repo.annexdir / "tmp" / "annexproxy-partial" / special_remote(repo).uuid
+    partial.mkdir(parents=True)
+    (partial / key.keyfile()).write_bytes(b"another download's bytes")
+    held = try_lock(partial / f"lck.{key.keyfile()}", exclusive=True)  # that download
+    assert held is not None
+
+    async def body() -> None:
+        async with backend_of(repo) as backend:
+            assert await read_all(backend, key) == data
+
+    try:
+        run(body())
+        # Ours went to a file of its own, which is gone; theirs is untouched.
+        assert (partial / key.keyfile()).read_bytes() == b"another download's bytes"
+        assert (store_dir / "resume.log").read_text() == f"{key} 0\n"
+        theirs = f"annexproxy-partial/{special_remote(repo).uuid}"
+        assert leftover_tmp(repo) == [f"{theirs}/{key}", f"{theirs}/lck.{key}"]
+    finally:
+        held.release(unlink=True)

@@ -195,3 +195,65 @@ def test_s3_remote_as_cluster_node(tmp_path: Path, server: S3Server) -> None:
     assert node_uuid in client.annex("whereis", "c.bin").stdout
     client.annex("drop", "-q", "--from", f"origin-{setup.name}", "--force", "c.bin")
     assert gateway.annex("checkpresentkey", key, "s3node", check=False).returncode == 1
+
+
+def test_objects_we_store_carry_what_git_annex_s_own_carry(
+    tmp_path: Path, server: S3Server
+) -> None:
+    """storageclass= and x-amz-meta-*: an object the client stores through the gateway has
+    the storage class and metadata of one git-annex stores itself. (public=yes is set too,
+    but SeaweedFS reports no canned ACL back; test_s3_backend checks the header we send.)"""
+    gateway = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
+    gateway.git("config", "annex.security.allowed-ip-addresses", "all")
+    settings = ("storageclass=STANDARD_IA", "x-amz-meta-project=survey", "public=yes")
+    init_s3(gateway, server, "s3meta", *settings)
+    gateway.git("config", "remote.s3meta.annex-proxy", "true")
+    gateway.annex("updateproxy")
+    client = make_ssh_client(gateway, tmp_path / "client", "client")
+    ours = _add(client, "ours.bin", BIG)
+    client.annex("copy", "-q", "--to", "origin-s3meta", "ours.bin")
+    # git-annex's own S3 code stores the other one (from a clone of the gateway).
+    own = make_annex_repo(tmp_path / "own", "own")
+    own.git("config", "annex.security.allowed-ip-addresses", "all")
+    own.git("remote", "add", "gw", str(gateway.path))
+    own.git("fetch", "-q", "gw")
+    own.annex("merge", "-q")
+    own.annex("enableremote", "-q", "s3meta", env=server.env)
+    own.git("config", "remote.s3meta.annex-verified", "verified")  # as initremote sets it
+    theirs = _add(own, "theirs.bin", SMALL)
+    own.annex("copy", "-q", "--to", "s3meta", "theirs.bin", env=server.env)
+
+    uuid_ = gateway.git("config", "remote.s3meta.annex-uuid").stdout.strip()
+    log = gateway.git("show", "git-annex:remote.log").stdout
+    bucket = next(
+        field.split("=", 1)[1]
+        for line in log.splitlines()
+        if line.startswith(uuid_)
+        for field in line.split()
+        if field.startswith("bucket=")
+    )
+
+    async def described(key: str) -> tuple[object, object]:
+        remote = SpecialRemote(
+            uuid=UUID,
+            name="s3",
+            type="S3",
+            params={
+                "type": "S3",
+                "host": "127.0.0.1",
+                "port": str(server.port),
+                "protocol": "http",
+                "requeststyle": "path",
+                "bucket": bucket,
+            },
+        )
+        backend = S3Backend(s3_settings(remote, base=tmp_path, environ=server.env))
+        try:
+            client_ = await backend.client()
+            head = await client_.head_object(Bucket=bucket, Key=key)
+            return head.get("StorageClass", "STANDARD"), head["Metadata"]
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(described(ours)) == asyncio.run(described(theirs))
+    assert asyncio.run(described(ours)) == ("STANDARD_IA", {"project": "survey"})

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -376,3 +377,72 @@ def test_known_size_multipart_streams_its_parts(server: S3Server, tmp_path: Path
             await backend.aclose()
 
     assert asyncio.run(go()) < 8 * MIB
+
+
+@pytest.mark.parametrize("partsize", [None, "5MiB"])
+def test_stores_carry_storage_class_metadata_and_acl(
+    server: S3Server, tmp_path: Path, partsize: str | None
+) -> None:
+    extra = {
+        "storageclass": "STANDARD_IA",
+        "public": "yes",
+        "x-amz-meta-project": "survey",
+        **({"partsize": partsize} if partsize else {}),
+    }
+    data = content(6 * MIB if partsize else 1000, seed=21)
+    key = make_key(data)
+
+    async def go() -> None:
+        backend = await opened(remote_for(server, tmp_path, **extra), tmp_path)
+        sent: list[tuple[str, dict[str, str]]] = []
+
+        def record(method: str, operation: str, headers: Mapping[str, str]) -> None:
+            if operation in ("PutObject", "CreateMultipartUpload"):
+                sent.append((operation, {k.lower(): v for k, v in headers.items()}))
+
+        try:
+            client = await backend.client()
+            client.observers.append(record)
+            await store(backend, key, data, len(data), 65536)
+            head = await client.head_object(Bucket="annexproxy-backend", Key=str(key))
+            assert head["Metadata"] == {"project": "survey"}
+            assert head.get("StorageClass", "STANDARD") == "STANDARD_IA"
+            await backend.remove(key)
+        finally:
+            await backend.aclose()
+        # The headers git-annex's S3 remote sends (Remote/S3.hs putObject,
+        # postInitiateMultipartUpload): the ACL only on a single-request store.
+        (name, headers), *_ = sent
+        assert name == ("CreateMultipartUpload" if partsize else "PutObject")
+        assert headers["x-amz-storage-class"] == "STANDARD_IA"
+        assert headers["x-amz-meta-project"] == "survey"
+        assert ("x-amz-acl" in headers) == (partsize is None)
+        if partsize is None:
+            assert headers["x-amz-acl"] == "public-read"
+
+    asyncio.run(go())
+
+
+def test_a_session_token_is_sent(
+    server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "temporary-token")
+
+    async def go() -> None:
+        backend = await opened(remote_for(server, tmp_path), tmp_path)
+        sent: list[str | None] = []
+
+        def record(method: str, operation: str, headers: Mapping[str, str]) -> None:
+            sent.append(headers.get("x-amz-security-token"))
+
+        try:
+            client = await backend.client()
+            client.observers.append(record)
+            # SeaweedFS without STS refuses the token (403); either way it was sent.
+            with contextlib.suppress(StorageError):
+                await backend.present(make_key(b"x"))
+        finally:
+            await backend.aclose()
+        assert sent == ["temporary-token"]
+
+    asyncio.run(go())

@@ -1,85 +1,39 @@
-"""An S3 server that dies in the middle of an upload through the gateway.
+"""An S3 server that dies in the middle of a transfer through the gateway.
 
-A relay on loopback stands between the gateway and SeaweedFS and cuts every connection
-once a set number of bytes has gone upstream, as a server that crashes mid-transfer
-would. The client is told the copy failed, nothing claims the object (no location-log
-line in the gateway, no object in the bucket), and once the relay lets bytes through
-again the same copy succeeds.
+A relay on loopback (`annexproxy.testing.relay`) stands between the gateway and
+SeaweedFS and cuts connections once a set number of bytes has gone through, as a server
+that crashes mid-transfer would.
+
+* Upload: the client is told the copy failed, nothing claims the object (no
+  location-log line in the gateway, no object in the bucket), and once the relay lets
+  bytes through again the same copy succeeds.
+* Download: the gateway reads on from where the cut connection stopped (a ranged GET;
+  for chunked content, in the chunk holding that byte), so the client's one
+  ``git annex get`` succeeds and verifies, and far fewer bytes than the object's size
+  are read twice. A client that already holds part of the file (its ``annex/tmp``)
+  asks for the rest only (P2P ``GET offset`` over ssh, p2phttp ``offset=`` over HTTP),
+  and the gateway reads only the rest from S3.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from annexproxy.testing.realannex import make_annex_repo, make_ssh_client
+from annexproxy.testing.httpserver import annexproxy_serve
+from annexproxy.testing.realannex import (
+    AnnexRepo,
+    make_annex_repo,
+    make_http_client,
+    make_ssh_client,
+)
+from annexproxy.testing.relay import CuttingRelay
 from annexproxy.testing.s3server import S3Server, s3_server
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
-
-
-class CuttingRelay:
-    """A TCP relay to ``target`` that cuts connections after ``budget`` upstream bytes."""
-
-    def __init__(self, target: int) -> None:
-        self.target = target
-        self.budget: int | None = None  # None: pass everything
-        self.cuts = 0
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
-        self._loop.run_until_complete(server.wait_closed())
-        pending = asyncio.all_tasks(self._loop)
-        for task in pending:
-            task.cancel()
-        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self._loop.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        budget = self.budget
-
-        async def upstream() -> None:
-            nonlocal budget
-            while data := await reader.read(65536):
-                if budget is not None:
-                    if len(data) >= budget:
-                        self.cuts += 1
-                        raise ConnectionResetError("relay cut")
-                    budget -= len(data)
-                up_writer.write(data)
-                await up_writer.drain()
-
-        async def downstream() -> None:
-            while data := await up_reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-
-        tasks = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        for w in (writer, up_writer):
-            w.transport.abort()
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 @pytest.fixture
@@ -126,3 +80,73 @@ def test_s3_dying_mid_upload_fails_clearly_and_claims_nothing(
     assert gateway.annex("checkpresentkey", key, "s3", check=False).returncode == 0
     gateway.annex("fsck", "-q", "--from", "s3", "--key", key)
     assert uuid in client.annex("whereis", "big.bin").stdout
+
+
+def _s3_gateway(
+    tmp_path: Path, server: S3Server, relay: CuttingRelay, *extra: str
+) -> tuple[AnnexRepo, AnnexRepo]:
+    """A gateway proxying an S3 remote reached through ``relay``, and an ssh client."""
+    gateway = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
+    gateway.git("config", "annex.security.allowed-ip-addresses", "all")
+    gateway.annex(
+        "initremote", "-q", "s3", "type=S3", "host=127.0.0.1", f"port={relay.port}",
+        "protocol=http", "requeststyle=path", "bucket=dies", "encryption=none", *extra,
+        env=server.env,
+    )  # fmt: skip
+    gateway.git("config", "remote.s3.annex-proxy", "true")
+    gateway.annex("updateproxy")
+    return gateway, make_ssh_client(gateway, tmp_path / "client", "client")
+
+
+@pytest.mark.parametrize("chunking", ["", "chunk=1MiB"])
+def test_s3_dying_mid_download_is_resumed_and_the_get_succeeds(
+    tmp_path: Path, relayed: tuple[S3Server, CuttingRelay], chunking: str
+) -> None:
+    server, relay = relayed
+    _gateway, client = _s3_gateway(tmp_path, server, relay, *filter(None, [chunking]))
+    data = bytes(range(251)) * 40_000  # 10 MB, a period that does not divide a chunk
+    (client.path / "big.bin").write_bytes(data)
+    client.annex("add", "-q", "big.bin")
+    client.git("commit", "-q", "-m", "big")
+    client.annex("copy", "-q", "--to", "origin-s3", "big.bin")
+    client.annex("drop", "-q", "--force", "big.bin")
+
+    relay.up_bytes = relay.down_bytes = 0
+    relay.down_budget, relay.max_cuts = 3_000_000, 1  # S3 "dies" 3 MB into the download
+    got = client.annex("get", "--from", "origin-s3", "big.bin")
+    assert relay.cuts == 1
+    assert "resuming there" in got.stderr  # the gateway said what it did
+    assert (client.path / "big.bin").read_bytes() == data
+    client.annex("fsck", "-q", "big.bin")  # the client verified it against its key
+    # Read on from the cut, not again from the start (that would be 13 MB and more).
+    assert relay.down_bytes < len(data) + 1_000_000
+
+
+@pytest.mark.parametrize("transport", ["ssh", "http"])
+def test_a_get_from_an_offset_reads_only_the_rest_from_s3(
+    tmp_path: Path, relayed: tuple[S3Server, CuttingRelay], transport: str
+) -> None:
+    server, relay = relayed
+    gateway, client = _s3_gateway(tmp_path, server, relay)
+    data = bytes(range(251)) * 40_000
+    (client.path / "big.bin").write_bytes(data)
+    client.annex("add", "-q", "big.bin")
+    client.git("commit", "-q", "-m", "big")
+    key = client.annex("lookupkey", "big.bin").stdout.strip()
+    client.annex("copy", "-q", "--to", "origin-s3", "big.bin")
+    client.annex("drop", "-q", "--force", "big.bin")
+    with contextlib.ExitStack() as stack:
+        if transport == "http":  # a client through annex+http (p2phttp's offset=)
+            client.git("push", "-q", "origin", "HEAD:main")  # big.bin (its log is there)
+            served = stack.enter_context(annexproxy_serve(gateway.path, "--wideopen"))
+            client = make_http_client(gateway, tmp_path / "httpclient", served.url)
+        # What an interrupted get leaves: the first 8 MB in the client's annex/tmp.
+        partial = client.annexdir / "tmp" / key
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data[:8_000_000])
+
+        relay.up_bytes = relay.down_bytes = 0
+        client.annex("get", "-q", "--from", "origin-s3", "big.bin")
+        assert (client.path / "big.bin").read_bytes() == data
+        client.annex("fsck", "-q", "big.bin")
+        assert relay.down_bytes < 2_500_000  # the last 2 MB (and headers), not 10 MB

@@ -8,11 +8,14 @@ it at PREPARE to ``<directory>/prepare.log`` (one JSON object per line), so test
 compare the two. Faults, switched on by files in the directory:
 
 * ``CRASH-STORE`` / ``CRASH-RETRIEVE``: exit after the first chunk of such a transfer;
+* ``CRASHES-RETRIEVE`` holding a number N > 0: as ``CRASH-RETRIEVE``, counting N down;
 * ``GATE`` (a FIFO): after the first chunk of a RETRIEVE, read the FIFO to its end
   before writing the rest (so a test can see the download streamed while it grows).
 
 The ``ordered`` config set to ``no`` makes it answer GETORDERED with UNORDERED;
-``replace=yes`` makes RETRIEVE write a file of its own and rename it over the one given.
+``replace=yes`` makes RETRIEVE write a file of its own and rename it over the one given;
+``resume=yes`` makes RETRIEVE continue a file given partly written (the protocol allows
+it) and append ``<key> <bytes found>`` to ``<directory>/resume.log``.
 """
 
 from __future__ import annotations
@@ -83,9 +86,10 @@ class Remote:
             log.write(json.dumps(record) + "\n")
         self.send("PREPARE-SUCCESS")
 
-    def copy(self, src: Path, dest: Path, crash: str, gate: Path | None) -> None:
-        done = 0
-        with src.open("rb") as inp, dest.open("wb") as out:
+    def copy(self, src: Path, dest: Path, crash: str, gate: Path | None, start: int = 0) -> None:
+        done = start
+        with src.open("rb") as inp, dest.open("ab" if start else "wb") as out:
+            inp.seek(start)
             while chunk := inp.read(CHUNK):
                 out.write(chunk)
                 out.flush()
@@ -94,10 +98,21 @@ class Remote:
                 assert self.directory is not None
                 if (self.directory / crash).exists():
                     os._exit(3)
+                if crash == "CRASH-RETRIEVE" and self.countdown("CRASHES-RETRIEVE"):
+                    os._exit(3)
                 if gate is not None:
                     with gate.open("rb") as fifo:
                         fifo.read()
                     gate = None
+
+    def countdown(self, name: str) -> bool:
+        """Whether the count in file ``name`` was above 0 (it is then one less)."""
+        assert self.directory is not None
+        path = self.directory / name
+        left = int(path.read_text()) if path.exists() else 0
+        if left > 0:
+            path.write_text(str(left - 1))
+        return left > 0
 
     def transfer(self, direction: str, key: str, file: str) -> None:
         path = self.object_path(key)
@@ -112,7 +127,12 @@ class Remote:
         else:
             assert self.directory is not None
             gate = self.directory / "GATE"
-            if self.config("replace") == "yes":
+            if self.config("resume") == "yes":
+                have = Path(file).stat().st_size if Path(file).exists() else 0
+                with (self.directory / "resume.log").open("a") as log:
+                    log.write(f"{key} {have}\n")
+                self.copy(path, Path(file), "CRASH-RETRIEVE", None, have)
+            elif self.config("replace") == "yes":
                 # Download to a file of its own, then rename it over the one given.
                 part = Path(file + ".part")
                 self.copy(path, part, "CRASH-RETRIEVE", None)

@@ -76,6 +76,7 @@ def test_defaults_and_object_names() -> None:
         ({"protocol": "ftp"}, "bad S3 protocol value 'ftp'"),
         ({"signature": "v3"}, "bad S3 signature value 'v3'"),
         ({"partsize": "lots"}, "bad partsize 'lots'"),
+        ({"public": "true"}, "bad public value 'true'"),  # yesNoParser: yes or no only
     ],
 )
 def test_bad_settings(params: dict[str, str], message: str) -> None:
@@ -118,3 +119,37 @@ def test_missing_or_unusable_credentials(tmp_path: Path) -> None:
     (tmp_path / ".git" / "annex" / "creds" / UUID).write_text("onlyone\n")
     with pytest.raises(ConfigError, match="expected two lines"):
         find_credentials(remote(), tmp_path, {})
+
+
+def test_store_settings_as_git_annex_sends_them() -> None:
+    plain = s3_settings(remote(), base=Path("/nonexistent"), environ=ENV)
+    assert plain.storage_class == "STANDARD"  # git-annex always sends one
+    assert plain.metadata == ()
+    assert not plain.public
+    assert plain.session_token is None
+    configured = s3_settings(
+        remote(
+            storageclass="STANDARD_IA",
+            public="yes",
+            **{"x-amz-meta-project": "survey", "x-amz-meta-owner": "lab 2"},
+        ),
+        base=Path("/nonexistent"),
+        environ={**ENV, "AWS_SESSION_TOKEN": "tok"},
+    )
+    assert configured.storage_class == "STANDARD_IA"
+    assert configured.metadata == (("owner", "lab 2"), ("project", "survey"))
+    assert configured.public
+    assert configured.session_token == "tok"
+
+
+def test_a_session_token_goes_with_stored_credentials_too(tmp_path: Path) -> None:
+    creds = tmp_path / ".git" / "annex" / "creds"
+    creds.mkdir(parents=True)
+    (creds / UUID).write_text("fileid\nfilesecret\n")
+    settings = s3_settings(remote(), base=tmp_path, environ={"AWS_SESSION_TOKEN": "tok"})
+    assert settings.credentials == ("fileid", "filesecret")
+    assert settings.session_token == "tok"
+    anonymous = s3_settings(
+        remote(signature="anonymous"), base=tmp_path, environ={"AWS_SESSION_TOKEN": "tok"}
+    )
+    assert anonymous.session_token is None

@@ -38,6 +38,7 @@ from annexproxy.storage.base import (
     ObjectSource,
     Others,
     SharedVerification,
+    SpoolSharing,
     Storage,
     Upload,
 )
@@ -97,6 +98,19 @@ class ClusterUpload:
                 self.shared.append(upload)
         if self.shared:
             self.verifier = verifier
+
+    def share_spools(self) -> None:
+        """Let nodes that spool (external special remotes) keep one spool for all.
+
+        Every leg that starts from offset 0 is fed the same bytes here, so a spool
+        written for one of them holds what each other would have written.
+        """
+        if self._received:
+            return
+        group = object()
+        for leg in self.legs:
+            if leg.upload.offset == 0 and isinstance(leg.upload, SpoolSharing):
+                leg.upload.share_spool(group)
 
     @property
     def offset(self) -> int:
@@ -350,6 +364,7 @@ class ClusterStorage:
             else:
                 upload._offset = min(leg.upload.offset for leg in legs)
                 upload.hash_once()
+                upload.share_spools()
             yield upload
 
     async def lock_content(self, key: Key) -> ContentLock:

@@ -25,6 +25,7 @@ from annexproxy.cluster.topology import NodeAddress, Topology, build_topology
 from annexproxy.errors import AnnexProxyError
 from annexproxy.keys import Key
 from annexproxy.server.repository import LocalRepository
+from annexproxy.special.backend import LocalSettings
 from annexproxy.storage.base import Storage
 from annexproxy.uuids import RepoUUID
 
@@ -113,6 +114,7 @@ class GatewayTargets:
                         base=self._local.path,
                         chunk_log=RepositoryChunkLog(self._local),
                         annexdir=self._local.journal.annexdir,
+                        local=self._local_settings(),
                     )
                 except AnnexProxyError as exc:
                     log.warning("cannot open node %s: %s", topology.describe(uuid), exc)
@@ -121,6 +123,11 @@ class GatewayTargets:
                 self._open_errors.pop(uuid, None)
                 self._nodes[uuid] = GatewayLogged(inner, self._record)
             return self._nodes[uuid]
+
+    def _local_settings(self) -> LocalSettings:
+        """What the gateway repository's git config asks of special remote backends."""
+        config = self._local.storage.layout.config
+        return LocalSettings(fsync=config.fsync, disk_reserve=config.disk_reserve)
 
     async def _cluster(
         self, uuid: RepoUUID, topology: Topology, bypass: tuple[RepoUUID, ...]

@@ -21,6 +21,7 @@ from annexproxy.cluster.topology import NodeAddress, is_local_url
 from annexproxy.errors import PartialRemoval
 from annexproxy.keys import Key
 from annexproxy.server.repository import LocalRepository, open_repository
+from annexproxy.special.backend import LocalSettings
 from annexproxy.special.chunking import CHUNK_LOG, chunk_size_of
 from annexproxy.special.registry import open_backend
 from annexproxy.special.storage import ChunkLog, SpecialRemoteStorage
@@ -29,6 +30,7 @@ from annexproxy.storage.base import (
     ObjectSource,
     Others,
     SharedVerification,
+    SpoolSharing,
     Storage,
     Upload,
 )
@@ -108,18 +110,20 @@ async def open_special(
     base: Path,
     chunk_log: ChunkLog | None,
     annexdir: Path | None = None,
+    local: LocalSettings | None = None,
 ) -> Storage:
     """Open a special remote node (directory, S3, external) as a storage.
 
     Uploads to it lock ``<annexdir>/transfer/upload/<uuid>/lck.<keyfile>`` (git-annex's
-    upload transfer lock) when the gateway's ``annexdir`` is given.
+    upload transfer lock) when the gateway's ``annexdir`` is given. ``local`` is the
+    gateway's settings (fsync, annex.diskreserve).
 
     Raises:
         ConfigError: its type is not supported or its configuration is incomplete.
     """
     special = address.special
     assert special is not None
-    backend = await open_backend(special, stack, base=base)
+    backend = await open_backend(special, stack, base=base, local=local)
     return SpecialRemoteStorage(
         address.uuid,
         backend,
@@ -138,25 +142,29 @@ async def open_node(
     bypass: tuple[RepoUUID, ...] = (),
     chunk_log: ChunkLog | None = None,
     annexdir: Path | None = None,
+    local: LocalSettings | None = None,
 ) -> Storage:
     """Open the node's storage; its resources are closed with ``stack``.
 
     A relative path is taken relative to the gateway repository ``base`` (as git does).
     ``bypass`` lists the gateways the node must not route through (sent as BYPASS).
     A special remote's chunk logs are kept in ``chunk_log`` (the gateway's branch), its
-    upload locks below the gateway's ``annexdir``.
+    upload locks below the gateway's ``annexdir``; it obeys the gateway's ``local``
+    settings.
 
     Raises:
         ConfigError: the node's annex+http URL is malformed.
         RepositoryError: a local node is not a usable repository.
     """
     if address.special is not None:
-        return await open_special(address, stack, base=base, chunk_log=chunk_log, annexdir=annexdir)
+        return await open_special(
+            address, stack, base=base, chunk_log=chunk_log, annexdir=annexdir, local=local
+        )
     url = address.url
     if is_local_url(url) and not address.annex_url:
         path = _local_path(url, base)
-        local = await stack.enter_async_context(open_repository(path, commit_after=1.0))
-        return local.storage
+        repository = await stack.enter_async_context(open_repository(path, commit_after=1.0))
+        return repository.storage
     if address.annex_url:
         # git-annex's own gateway cannot proxy to annex+http nodes; we can (issue 6).
         # Imported here: aiohttp's client costs 0.3 s of start-up that ssh sessions
@@ -193,6 +201,10 @@ class _LoggedUpload:
     def hash_elsewhere(self) -> bool:
         inner = self._inner
         return isinstance(inner, SharedVerification) and inner.hash_elsewhere()
+
+    def share_spool(self, group: object) -> None:
+        if isinstance(self._inner, SpoolSharing):
+            self._inner.share_spool(group)
 
     def confirm_hash(self, matched: bool) -> None:
         if isinstance(self._inner, SharedVerification):

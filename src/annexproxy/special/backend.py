@@ -10,10 +10,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from annexproxy.keys import Key
+from annexproxy.space.reserve import DEFAULT_DISK_RESERVE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalSettings:
+    """What the gateway repository's own git config asks of the backends it opens."""
+
+    fsync: bool = True
+    """``annexproxy.fsync``: sync stored objects to disk before reporting them stored."""
+    disk_reserve: int = DEFAULT_DISK_RESERVE
+    """``annex.diskreserve``: free space spooling must leave on the gateway's disk."""
 
 
 class StoreSession(Protocol):
@@ -82,4 +94,22 @@ class RemoteBackend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and processes."""
+        ...
+
+
+@runtime_checkable
+class SharedStore(Protocol):
+    """A backend that spools stores and can keep one spool for a group of them."""
+
+    def store_shared(
+        self, name: Key, size: int | None, group: object
+    ) -> AbstractAsyncContextManager[StoreSession]:
+        """As `RemoteBackend.store`, sharing the spool with the other stores of ``group``.
+
+        Every store of a group is given the same bytes of ``name`` in the same order
+        (one fan-out); the first to get a range writes it, the others skip it.
+
+        Raises:
+            StorageError: the store cannot start.
+        """
         ...

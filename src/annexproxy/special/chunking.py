@@ -102,3 +102,19 @@ def layouts(
         if speculative not in recorded:
             lists.append(chunk_keys(key, *speculative))
     return lists
+
+
+def locate(names: Sequence[Key], position: int) -> tuple[int, int]:
+    """Where byte ``position`` of the content is in a layout: (index in ``names``, offset).
+
+    An unchunked layout holds everything in its one object; chunk n (from 1) of a
+    chunked one holds bytes ``[(n-1)*size, n*size)``. A position past the last chunk
+    gives ``(len(names), 0)``: nothing is left to read.
+    """
+    first = names[0] if names else None
+    if first is None or not first.is_chunk or not first.chunk_size:
+        return 0, position
+    index, offset = divmod(position, first.chunk_size)
+    if index >= len(names):
+        return len(names), 0
+    return index, offset

@@ -5,7 +5,9 @@ as git-annex once wrote there); chunk keys hash like their parent key, so the ch
 one key share a hash directory. A store writes ``<dir>/tmp/<unique>/<kf>`` (git-annex
 uses ``tmp/<kf>/``, which concurrent writers share; those of dead processes on this host
 are removed by the next store), renames that directory into place,
-then makes file and directory read-only; a removal deletes the key's directory and the
+then makes file and directory read-only (with the gateway's ``annexproxy.fsync``, the
+default, the file and the directories it entered are synced to disk first; git-annex
+does not sync); a removal deletes the key's directory and the
 hash directories left empty (git-annex ``Remote/Directory``).
 The directory comes from git config ``remote.NAME.annex-directory``.
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from annexproxy.errors import ConfigError, KeyNotPresent, NodeUnavailable, StorageError
 from annexproxy.keys import Key
+from annexproxy.special.backend import LocalSettings
 from annexproxy.special.remote import SpecialRemote
 
 _READ = 1 << 20
@@ -80,8 +83,10 @@ class _DirectorySession:
         assert self._fd is not None
         fd, self._fd = self._fd, None
         kf = self.tmpfile.name
+        durable = self._backend.fsync
         try:
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         dest = self._backend.key_dir(self._name)
@@ -96,6 +101,10 @@ class _DirectorySession:
                 raise
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             return
+        if durable:
+            # The rename is durable once the directories holding the entries are synced.
+            _fsync_dir(dest)
+            _fsync_dir(dest.parent)
         with contextlib.suppress(OSError):
             _read_only(dest / kf)
             _read_only(dest)
@@ -111,9 +120,16 @@ class _DirectorySession:
 class DirectoryBackend:
     """A `RemoteBackend` over a directory special remote's tree."""
 
-    def __init__(self, top: Path) -> None:
-        """Use the remote whose objects are below ``top``."""
+    def __init__(self, top: Path, *, fsync: bool = True) -> None:
+        """Use the remote whose objects are below ``top``.
+
+        Args:
+            top: the remote's directory.
+            fsync: sync each stored object and its directory before it counts as stored
+                (the gateway's ``annexproxy.fsync``).
+        """
         self.top = top
+        self.fsync = fsync
         self._swept = False
 
     def _sweep(self) -> None:
@@ -164,7 +180,13 @@ class DirectoryBackend:
                 await asyncio.to_thread(session.discard)
 
     async def retrieve(self, name: Key, offset: int = 0) -> AsyncIterator[bytes]:
-        """Read the object from ``offset``."""
+        """Read the object from ``offset`` (a seek: the bytes before are not read).
+
+        Raises:
+            KeyNotPresent: the object is not there.
+            NodeUnavailable: the directory is missing, or reading failed (an I/O error);
+                the caller may read again from where it stopped.
+        """
         path = self._find(name)
         if path is None:
             raise KeyNotPresent(f"{name} is not in {self.top}", key=str(name))
@@ -172,10 +194,17 @@ class DirectoryBackend:
             handle = await asyncio.to_thread(path.open, "rb")
         except FileNotFoundError as exc:
             raise KeyNotPresent(f"{name} is not in {self.top}", key=str(name)) from exc
+        except OSError as exc:
+            raise NodeUnavailable(f"cannot open {path}: {exc}") from exc
         with handle:
-            handle.seek(offset)
-            while chunk := await asyncio.to_thread(handle.read, _READ):
-                yield chunk
+            position = offset
+            try:
+                handle.seek(offset)
+                while chunk := await asyncio.to_thread(handle.read, _READ):
+                    position += len(chunk)
+                    yield chunk
+            except OSError as exc:
+                raise NodeUnavailable(f"reading {path} failed at byte {position}: {exc}") from exc
 
     def local_path(self, name: Key) -> Path | None:
         """The object's file, for sendfile."""
@@ -204,6 +233,14 @@ class DirectoryBackend:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _tmp_prefix() -> str:
@@ -268,10 +305,18 @@ def directory_of(remote: SpecialRemote, base: Path) -> Path:
     return top if top.is_absolute() else base / top
 
 
-async def open_directory(remote: SpecialRemote, *, base: Path) -> DirectoryBackend:
+async def open_directory(
+    remote: SpecialRemote, *, base: Path, local: LocalSettings | None = None
+) -> DirectoryBackend:
     """The backend of a directory special remote (``remote.NAME.annex-directory``).
+
+    Args:
+        remote: the remote's configuration.
+        base: the gateway repository's top directory (relative directories).
+        local: the gateway's settings (its ``annexproxy.fsync``); None: defaults.
 
     Raises:
         ConfigError: the directory is not configured.
     """
-    return DirectoryBackend(directory_of(remote, base))
+    fsync = True if local is None else local.fsync
+    return DirectoryBackend(directory_of(remote, base), fsync=fsync)

@@ -10,12 +10,12 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from annexproxy.errors import ConfigError
-from annexproxy.special.backend import RemoteBackend
+from annexproxy.special.backend import LocalSettings, RemoteBackend
 from annexproxy.special.remote import SpecialRemote
 
 
 async def open_backend(
-    remote: SpecialRemote, stack: AsyncExitStack, *, base: Path
+    remote: SpecialRemote, stack: AsyncExitStack, *, base: Path, local: LocalSettings | None = None
 ) -> RemoteBackend:
     """Open the backend for ``remote``; it is closed with ``stack``.
 
@@ -23,6 +23,7 @@ async def open_backend(
         remote: the special remote's configuration.
         stack: owns the backend's resources.
         base: the gateway repository's top directory (relative paths, creds, temp files).
+        local: the gateway repository's settings (fsync, annex.diskreserve); None: defaults.
 
     Raises:
         ConfigError: the type is not supported, its settings are incomplete, or its
@@ -32,7 +33,7 @@ async def open_backend(
     if remote.type == "directory":
         from annexproxy.special.directory import open_directory
 
-        backend = await open_directory(remote, base=base)
+        backend = await open_directory(remote, base=base, local=local)
     elif remote.type == "S3":
         from annexproxy.special.s3 import open_s3
 
@@ -40,7 +41,7 @@ async def open_backend(
     elif remote.type == "external":
         from annexproxy.special.external import open_external
 
-        backend = await open_external(remote, base=base)
+        backend = await open_external(remote, base=base, local=local)
     else:
         raise ConfigError(
             f"special remote {remote.name!r} has type {remote.type!r}, which annexproxy "

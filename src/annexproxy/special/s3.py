@@ -18,7 +18,10 @@ What git-annex's S3 remote does, and so what this module does (facts from git-an
 * Credentials: ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` when both are set, else
   the file ``.git/annex/creds/<uuid>`` (two lines: key id, secret), else ``s3creds=`` in
   remote.log (base64 of those two lines; stored there with ``embedcreds=yes`` and no
-  encryption; gpg-encrypted ones are refused here).
+  encryption; gpg-encrypted ones are refused here). ``AWS_SESSION_TOKEN`` goes with them.
+* Stores send ``x-amz-storage-class`` (``storageclass=``, default ``STANDARD``), the
+  ``x-amz-meta-*`` fields as user metadata and, with ``public=yes``, ``x-amz-acl:
+  public-read`` on single-request stores (`annexproxy.special.s3config`).
 
 Uploads stream: a single PUT of known length whose body is fed by `StoreSession.write`,
 or a multipart upload whose parts stream the same way (one part in memory only when
@@ -99,8 +102,23 @@ class S3Backend:
             signature=settings.signature,
             path_style=settings.path_style,
             credentials=settings.credentials,
+            session_token=settings.session_token,
         )
         return S3Client(endpoint, connect_timeout=30, read_timeout=120)
+
+    def store_args(self, *, single: bool) -> dict[str, Any]:
+        """What every store request carries besides bucket and name (as git-annex sends).
+
+        Args:
+            single: a one-request PUT (which gets the ACL) rather than a multipart start.
+        """
+        s = self.settings
+        args: dict[str, Any] = {"StorageClass": s.storage_class}
+        if s.metadata:
+            args["Metadata"] = dict(s.metadata)
+        if single and s.public:
+            args["ACL"] = "public-read"
+        return args
 
     def _where(self, name: Key) -> str:
         s = self.settings
@@ -332,6 +350,7 @@ class _PutSession:
             Key=s.object_name(self._name),
             Body=body,
             ContentLength=self._size,
+            **self._backend.store_args(single=True),
         )
         return answer
 
@@ -432,7 +451,7 @@ class _MultipartSession:
             client = await self._backend.client()
             with self._backend._map_errors(self._name, "store"):
                 started = await client.create_multipart_upload(
-                    Bucket=self._bucket, Key=self._object
+                    Bucket=self._bucket, Key=self._object, **self._backend.store_args(single=False)
                 )
             self._upload_id = str(started["UploadId"])
         return self._upload_id
@@ -525,6 +544,7 @@ class _MultipartSession:
                     Key=self._object,
                     Body=bytes(self._buffer),
                     ContentLength=len(self._buffer),
+                    **self._backend.store_args(single=True),
                 )
         else:
             if self._buffer:

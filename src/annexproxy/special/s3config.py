@@ -3,7 +3,12 @@
 Reads the remote's remote.log fields (git-annex's ``Remote/S3.hs`` rules, summarised in
 `annexproxy.special.s3`) and finds its credentials where git-annex's ``Creds.hs`` looks:
 ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, then ``.git/annex/creds/<uuid>``, then
-``s3creds=`` in remote.log. Reads files only (the creds file); talks to no server.
+``s3creds=`` in remote.log; ``AWS_SESSION_TOKEN``, when set, goes with whichever pair
+was found (git-annex's ``genCredentials``). What new objects are stored with, as
+git-annex stores them: ``storageclass=`` (default ``STANDARD``, sent on every store),
+the ``x-amz-meta-NAME=VALUE`` fields (user metadata ``NAME``), and ``public=yes`` (the
+``public-read`` canned ACL, on single-request stores only: git-annex sets no ACL when it
+starts a multipart upload). Reads files only (the creds file); talks to no server.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from annexproxy.space.units import parse_size
 from annexproxy.special.remote import SpecialRemote
 
 DEFAULT_HOST = "s3.amazonaws.com"
+META_PREFIX = "x-amz-meta-"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +44,14 @@ class S3Settings:
     partsize: int | None
     credentials: tuple[str, str] | None
     """(access key id, secret key); None for anonymous access."""
+    session_token: str | None = None
+    """``AWS_SESSION_TOKEN`` sent with the credentials (temporary credentials)."""
+    storage_class: str = "STANDARD"
+    """``storageclass=``: the storage class objects are stored in."""
+    metadata: tuple[tuple[str, str], ...] = ()
+    """``x-amz-meta-NAME=VALUE`` fields, as (NAME, VALUE): user metadata of new objects."""
+    public: bool = False
+    """``public=yes``: objects stored in one request get the ``public-read`` ACL."""
 
     def object_name(self, key: Key) -> str:
         """The bucket object holding ``key`` (git-annex's ``getBucketObject``)."""
@@ -75,6 +89,7 @@ def s3_settings(
                 f"special remote {remote.name!r}: bad partsize {params['partsize']!r} in "
                 "remote.log (expected a size such as 1GiB)"
             )
+    credentials = None if signature == "anonymous" else find_credentials(remote, base, env)
     return S3Settings(
         remote=remote.name,
         bucket=bucket,
@@ -84,7 +99,28 @@ def s3_settings(
         path_style=style == "path",
         fileprefix=params.get("fileprefix", ""),
         partsize=partsize if partsize and partsize > 0 else None,
-        credentials=None if signature == "anonymous" else find_credentials(remote, base, env),
+        credentials=credentials,
+        session_token=env.get("AWS_SESSION_TOKEN") if credentials is not None else None,
+        storage_class=params.get("storageclass") or "STANDARD",
+        metadata=tuple(
+            (field[len(META_PREFIX) :], value)
+            for field, value in sorted(params.items())
+            if field.startswith(META_PREFIX)
+        ),
+        public=_yes_no(remote, "public"),
+    )
+
+
+def _yes_no(remote: SpecialRemote, field: str) -> bool:
+    """A ``yes``/``no`` field (git-annex's ``yesNoParser``; absent means no)."""
+    value = remote.params.get(field)
+    if value is None or value == "no":
+        return False
+    if value == "yes":
+        return True
+    raise ConfigError(
+        f"special remote {remote.name!r}: bad {field} value {value!r} in remote.log "
+        f"(expected yes or no); fix it with git annex enableremote {remote.name} {field}=no"
     )
 
 

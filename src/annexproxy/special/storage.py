@@ -6,7 +6,9 @@
   last one after verification; the chunk log is written only then, and the chunks of
   content that failed are removed. Nothing is spooled to disk or memory.
 * Reads stream the object (or its chunks, in order) from the backend; a backend with a
-  local file lets the transport use sendfile.
+  local file lets the transport use sendfile. A read from an offset asks the backend for
+  that offset (in the chunk holding it), and a read that fails part way is resumed from
+  the byte after the last one delivered, a bounded number of times (`RESUME_DELAYS`).
 * Content cannot be locked on a special remote (git-annex answers FAILURE); REMOVE-BEFORE
   is honoured against the gateway's own clock, which also answers GETTIMESTAMP (the
   request git-annex's gateway leaves unanswered for special remotes).
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
@@ -27,16 +30,20 @@ from annexproxy.branch.journal import vector_clock
 from annexproxy.errors import (
     ContentLocked,
     KeyNotPresent,
+    NodeUnavailable,
+    OutOfSpace,
     StorageError,
     VerificationFailed,
 )
 from annexproxy.keys import Key
 from annexproxy.special import chunking
-from annexproxy.special.backend import RemoteBackend, StoreSession
+from annexproxy.special.backend import RemoteBackend, SharedStore, StoreSession
 from annexproxy.storage.base import ContentLock, Others
 from annexproxy.storage.contentlock import lock_exclusive_wait
 from annexproxy.storage.hashing import Verifier, verifier_for
 from annexproxy.uuids import RepoUUID
+
+log = logging.getLogger(__name__)
 
 _THREAD_HASH = 1 << 16
 
@@ -58,15 +65,44 @@ class ChunkLog(Protocol):
         ...
 
 
+RESUME_DELAYS = (0.0, 1.0, 4.0)
+"""Seconds to wait before each re-read of a retrieval that failed part way; their number
+bounds how often one retrieval is resumed."""
+
+
+def _resumable(exc: StorageError) -> bool:
+    """Whether reading again may help (a lost connection; not an absent or bad object)."""
+    return not isinstance(exc, KeyNotPresent | VerificationFailed | OutOfSpace)
+
+
 class _Source:
+    """The content of a key read from its stored objects, resumed where a read broke off.
+
+    When the backend's stream fails part way (a reset connection, a read error), it is
+    opened again at the byte after the last one delivered (a ranged GET, a seek; the
+    chunk holding that byte for chunked content), at most ``len(delays)`` times.
+    """
+
     def __init__(
-        self, backend: RemoteBackend, names: list[Key], offset: int, length: int, path: Path | None
+        self,
+        storage: SpecialRemoteStorage,
+        key: Key,
+        names: list[Key],
+        offset: int,
+        length: int,
+        path: Path | None,
     ) -> None:
-        self._backend = backend
+        self._storage = storage
+        self._key = key
         self._names = names
         self._offset = offset
         self._length = length
         self._path = path
+        self._position = offset
+        self._reader: AsyncGenerator[bytes, None] | None = None
+        self._first = b""
+        self.resumed = 0
+        """How many times reading was resumed after a failure (statistics, tests)."""
 
     @property
     def length(self) -> int:
@@ -80,19 +116,78 @@ class _Source:
     def path(self) -> Path | None:
         return self._path
 
+    async def start(self) -> None:
+        """Begin reading, so that a failure to start shows before any byte is promised.
+
+        No such object, no room to spool, the remote unreachable: all are raised here.
+
+        Raises:
+            StorageError: reading cannot start.
+        """
+        if self._path is not None or self._length == 0:
+            return
+        self._reader = self._read()
+        with contextlib.suppress(StopAsyncIteration):
+            self._first = await anext(self._reader)
+
+    async def aclose(self) -> None:
+        """Stop reading (the backend's stream is closed)."""
+        if self._reader is not None:
+            await self._reader.aclose()
+
     async def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        skip = self._offset
-        for name in self._names:
-            size = name.chunk_size if name.is_chunk else None
-            if size is not None and name.chunk_num is not None:
-                # Chunk n holds bytes [(n-1)*size, n*size): skip whole chunks first.
-                start = (name.chunk_num - 1) * size
-                if start + size <= self._offset:
-                    continue
-                skip = max(0, self._offset - start)
-            async for piece in self._backend.retrieve(name, skip):
-                for i in range(0, len(piece), chunk_size):
-                    yield piece[i : i + chunk_size]
+        if self._reader is None:
+            self._reader = self._read()
+        first, self._first = self._first, b""
+        for i in range(0, len(first), chunk_size):
+            yield first[i : i + chunk_size]
+        async for piece in self._reader:
+            for i in range(0, len(piece), chunk_size):
+                yield piece[i : i + chunk_size]
+
+    async def _read(self) -> AsyncGenerator[bytes, None]:
+        end = self._offset + self._length
+        delays = self._storage.resume_delays
+        while self._position < end:
+            stream = self._from(self._position)
+            try:
+                # Read each stream to its end (an external program's transfer then ends
+                # cleanly); bytes past the content's length are dropped.
+                async for piece in stream:
+                    piece = piece[: end - self._position]
+                    self._position += len(piece)
+                    if piece:
+                        yield piece
+                if self._position < end:
+                    raise NodeUnavailable(
+                        f"reading {self._key} from special remote {self._storage.uuid} "
+                        f"ended at byte {self._position} of {end}"
+                    )
+            except StorageError as exc:
+                if not _resumable(exc) or self.resumed >= len(delays):
+                    raise
+                log.warning(
+                    "reading %s from special remote %s failed at byte %d (%s); resuming "
+                    "there (%d of at most %d)",
+                    self._key, self._storage.uuid, self._position, exc,
+                    self.resumed + 1, len(delays),
+                )  # fmt: skip
+                await self._storage.sleep(delays[self.resumed])
+                self.resumed += 1
+            finally:
+                await stream.aclose()
+
+    async def _from(self, position: int) -> AsyncGenerator[bytes, None]:
+        index, skip = chunking.locate(self._names, position)
+        for name in self._names[index:]:
+            pieces = self._storage.backend.retrieve(name, skip)
+            try:
+                async for piece in pieces:
+                    yield piece
+            finally:
+                close = getattr(pieces, "aclose", None)
+                if close is not None:
+                    await close()
             skip = 0
 
     def unchanged(self) -> bool:
@@ -116,6 +211,7 @@ class _Upload:
         self._session_fill = 0
         self._stored: list[Key] = []
         self._pending: Key | None = None
+        self._group: object | None = None
         self.done = False
 
     @property
@@ -125,6 +221,11 @@ class _Upload:
     @property
     def already_have(self) -> Others | None:
         return () if self._already else None
+
+    def share_spool(self, group: object) -> None:
+        """Share spools with the other uploads of a fan-out (`SpoolSharing`)."""
+        if not self._received:
+            self._group = group
 
     def _name(self, number: int) -> Key:
         if self._chunk_size is None:
@@ -138,8 +239,11 @@ class _Upload:
             size = self._key.size
             if self._chunk_size is not None and size is not None:
                 size = min(self._chunk_size, size - (number - 1) * self._chunk_size)
+            backend = self._storage.backend
             self._session = await self._stack.enter_async_context(
-                self._storage.backend.store(name, size)
+                backend.store_shared(name, size, self._group)
+                if self._group is not None and isinstance(backend, SharedStore)
+                else backend.store(name, size)
             )
             self._pending = name
             self._session_fill = 0
@@ -259,6 +363,8 @@ class SpecialRemoteStorage:
         monotonic: Callable[[], float] = time.monotonic,
         presence_log: PresenceLog | None = None,
         lock_dir: Path | None = None,
+        resume_delays: Sequence[float] = RESUME_DELAYS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """Serve the remote ``uuid`` stored in ``backend``.
 
@@ -272,6 +378,9 @@ class SpecialRemoteStorage:
             lock_dir: where uploads take their cross-process lock files
                 (``lck.<keyfile>``; the gateway's ``annex/transfer/upload/<uuid>``, as
                 git-annex's own uploads to the remote); None: this process only.
+            resume_delays: seconds to wait before each re-read of a retrieval that failed
+                part way (how many: how often it is resumed at most).
+            sleep: waits those seconds (injected by tests).
         """
         self._uuid = uuid
         self.backend = backend
@@ -280,6 +389,8 @@ class SpecialRemoteStorage:
         self._monotonic = monotonic
         self.presence_log = presence_log
         self._lock_dir = lock_dir
+        self.resume_delays = tuple(resume_delays)
+        self.sleep = sleep
 
     @property
     def uuid(self) -> RepoUUID:
@@ -351,7 +462,16 @@ class SpecialRemoteStorage:
 
     @asynccontextmanager
     async def retrieve(self, key: Key, offset: int = 0) -> AsyncIterator[_Source]:
-        """Stream the content (or its chunks in order) from ``offset``."""
+        """Stream the content (or its chunks in order) from ``offset``.
+
+        Reading starts before the source is handed over, so that a remote that cannot
+        send (or a spool without room) fails before any byte is promised; a read that
+        fails part way is resumed where it stopped (`_Source`).
+
+        Raises:
+            KeyNotPresent: the content is not on the remote.
+            StorageError: reading cannot start.
+        """
         names = await self._layout(key)
         if names is None:
             raise KeyNotPresent(f"{key} is not on special remote {self._uuid}", key=str(key))
@@ -364,7 +484,12 @@ class SpecialRemoteStorage:
                 f"{key} has no size field; a special remote cannot say how long it is"
             )
         offset = max(0, min(offset, size))
-        yield _Source(self.backend, names, offset, size - offset, path)
+        source = _Source(self, key, names, offset, size - offset, path)
+        try:
+            await source.start()
+            yield source
+        finally:
+            await source.aclose()
 
     @asynccontextmanager
     async def _exclusive(self, key: Key) -> AsyncIterator[None]:

@@ -1,10 +1,11 @@
 """Where things live in a local git-annex repository, and what its git config says.
 
 Owns finding the gitdir and annexdir of a bare or non-bare repository (or a linked
-worktree), reading ``annex.uuid``, ``annex.version``, ``annex.pidlock`` and the
-``annex.tune.*`` settings once when the repository is opened, and turning keys into object,
-temp and transfer-lock paths (branch.md sections 8 and 9). It must not read or write
-object content or take locks; `annexproxy.storage.annexrepo` does that.
+worktree), reading ``annex.uuid``, ``annex.version``, ``annex.pidlock``,
+``annex.diskreserve`` and the ``annex.tune.*`` settings once when the repository is
+opened, and turning keys into object, temp and transfer-lock paths (branch.md sections
+8 and 9). It must not read or write object content or take locks;
+`annexproxy.storage.annexrepo` does that.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pygit2
 
 from annexproxy.errors import RepositoryError
 from annexproxy.keys import Key
+from annexproxy.space.reserve import DEFAULT_DISK_RESERVE, disk_reserve
 from annexproxy.uuids import RepoUUID, UUIDFormatError, parse_uuid
 
 #: The lowest repository version whose content-lock convention we implement (branch.md 10).
@@ -40,6 +42,9 @@ class RepoConfig:
     """``annexproxy.fsync`` (default true): objects and their directories are synced to
     disk before an upload is reported stored. git-annex does not sync; false matches it
     (faster on slow disks, but a crash may lose content clients were told is stored)."""
+    disk_reserve: int = DEFAULT_DISK_RESERVE
+    """``annex.diskreserve`` in bytes (git-annex's default 100 MB): free space that spooling
+    transfers for special remotes must leave on the repository's disk."""
 
     def write_refusal(self) -> str | None:
         """Why we must not write (add, lock, remove) in this repository, or None if we may."""
@@ -177,6 +182,7 @@ def open_layout(path: Path) -> AnnexLayout:
         objecthash1=_config_bool(config, "annex.tune.objecthash1"),
         fsync=_config_str(config, "annexproxy.fsync") is None
         or _config_bool(config, "annexproxy.fsync"),
+        disk_reserve=disk_reserve(_config_str(config, "annex.diskreserve")),
     )
     return AnnexLayout(
         path=path, gitdir=gitdir, annexdir=_common_dir(gitdir) / "annex", config=repo_config

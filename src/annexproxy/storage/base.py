@@ -101,6 +101,20 @@ class Upload(Protocol):
 
 
 @runtime_checkable
+class SpoolSharing(Protocol):
+    """An `Upload` whose spool files may be shared with other uploads of one fan-out.
+
+    A fan-out gives every upload it feeds the same bytes; uploads told the same group
+    before any byte arrived may then keep one spool file between them instead of one
+    each (uploads fed by different clients must never share: their bytes may differ).
+    """
+
+    def share_spool(self, group: object) -> None:
+        """Share spools with the other uploads of ``group`` (call before any write)."""
+        ...
+
+
+@runtime_checkable
 class SharedVerification(Protocol):
     """An `Upload` that can leave hashing to its caller (a fan-out hashes once for all).
 
