@@ -295,6 +295,63 @@ class GitPlumbing:
                 if delta.status != pygit2.enums.DeltaStatus.DELETED
             ]
 
+    def tree_entries(
+        self, treeish: str, small: int
+    ) -> Iterator[tuple[str, int, str, bytes | None]]:
+        """Every non-tree entry below ``treeish`` as (path, mode, id, content), in git order.
+
+        ``content`` is the blob's bytes when it is at most ``small`` bytes (symlink
+        targets, pointer files), else None (also for submodule entries).
+
+        Raises:
+            RepositoryError: the objects cannot be read.
+        """
+        with self._using():
+            root = self._repo.revparse_single(treeish).peel(pygit2.Tree)
+            entries = [(e.name or "", int(e.filemode), str(e.type_str), e.id) for e in root]
+        # Depth first in entry order: a subtree's files come before its next sibling.
+        pending: list[tuple[str, list[tuple[str, int, str, pygit2.Oid]]]] = [("", entries[::-1])]
+        while pending:
+            prefix, todo = pending[-1]
+            if not todo:
+                pending.pop()
+                continue
+            name, mode, kind, oid = todo.pop()
+            with self._using():
+                if kind == "tree":
+                    sub = self._repo[oid].peel(pygit2.Tree)
+                    inner = [(e.name or "", int(e.filemode), str(e.type_str), e.id) for e in sub]
+                    pending.append((prefix + name + "/", inner[::-1]))
+                    continue
+                content = None
+                if kind == "blob":
+                    blob = self._repo[oid].peel(pygit2.Blob)
+                    content = bytes(blob.data) if blob.size <= small else None
+            yield prefix + name, int(mode), str(oid), content
+
+    def rev_tree(self, spec: str) -> str | None:
+        """The tree a revision names (``main``, ``refs/heads/x:sub/dir``), or None.
+
+        Raises:
+            RepositoryError: the objects cannot be read.
+        """
+        with self._using():
+            try:
+                return str(self._repo.revparse_single(spec).peel(pygit2.Tree).id)
+            except (KeyError, ValueError, pygit2.InvalidSpecError):
+                return None
+
+    def graft_tree(self, commit: str, path: str, tree: str) -> str:
+        """``commit``'s tree with the tree ``tree`` added at top-level name ``path``.
+
+        Raises:
+            RepositoryError: the objects cannot be read or written.
+        """
+        with self._using():
+            builder = self._repo.TreeBuilder(self._tree_of(commit))
+            builder.insert(path, pygit2.Oid(hex=tree), pygit2.enums.FileMode.TREE)
+            return str(builder.write())
+
     # --- writing objects and refs -------------------------------------------------------
 
     def tree_with(self, base: str | None, files: Mapping[str, bytes]) -> str:

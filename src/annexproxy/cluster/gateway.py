@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from annexproxy.cluster.clusterstore import ClusterStorage, Wants
+from annexproxy.cluster.export import ExportState
 from annexproxy.cluster.health import NodeHealth
 from annexproxy.cluster.nodes import GatewayLogged, RepositoryChunkLog, open_node
 from annexproxy.cluster.topology import NodeAddress, Topology, build_topology
@@ -60,6 +61,12 @@ class GatewayTargets:
         self._lock = asyncio.Lock()
         self._preferred: PreferredWants | None = None
         self._preferred_at = float("-inf")
+        self.exports = ExportState(local)
+
+    @property
+    def local(self) -> LocalRepository:
+        """The gateway repository."""
+        return self._local
 
     @property
     def own(self) -> RepoUUID:
@@ -113,6 +120,7 @@ class GatewayTargets:
                         base=self._local.path,
                         chunk_log=RepositoryChunkLog(self._local),
                         annexdir=self._local.journal.annexdir,
+                        exports=self.exports,
                     )
                 except AnnexProxyError as exc:
                     log.warning("cannot open node %s: %s", topology.describe(uuid), exc)

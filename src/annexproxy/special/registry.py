@@ -11,6 +11,7 @@ from pathlib import Path
 
 from annexproxy.errors import ConfigError
 from annexproxy.special.backend import RemoteBackend
+from annexproxy.special.exportactions import ExportActions
 from annexproxy.special.remote import SpecialRemote
 
 
@@ -54,3 +55,20 @@ async def open_backend(
             backend = EncryptedBackend(backend, cipher)
     stack.push_async_callback(backend.aclose)
     return backend
+
+
+def open_export_actions(remote: SpecialRemote, *, base: Path) -> ExportActions:
+    """The file-name operations of an ``exporttree=yes`` remote.
+
+    Raises:
+        ConfigError: its type cannot export through annexproxy, or it is not configured.
+    """
+    if remote.type == "directory":
+        from annexproxy.special.directory import directory_of
+        from annexproxy.special.exportactions import DirectoryExport
+
+        return DirectoryExport(directory_of(remote, base))
+    raise ConfigError(
+        f"special remote {remote.name!r} has type {remote.type!r} with exporttree=yes, "
+        "which annexproxy cannot proxy (supported: directory)"
+    )

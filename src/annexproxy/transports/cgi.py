@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -85,7 +85,11 @@ def parse_cgi_head(lines: Sequence[bytes]) -> CgiHead:
 
 
 async def respond_with_cgi(
-    request: web.Request, argv: Sequence[str], env: Mapping[str, str]
+    request: web.Request,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    before_eof: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
     """Run ``argv`` as a CGI program for ``request`` and stream its answer to the client.
 
@@ -93,6 +97,8 @@ async def respond_with_cgi(
         request: the request; its body (if any) becomes the program's stdin.
         argv: the program and its arguments.
         env: the complete environment of the program (CGI meta-variables included).
+        before_eof: awaited once the program wrote all its output and exited, before
+            the response ends (work the client must not see as finished before it is).
 
     Returns:
         The response, already sent. If the program fails before writing its header
@@ -119,7 +125,7 @@ async def respond_with_cgi(
             group.create_task(_collect_stderr(proc, tail))
             complete = False
             try:
-                response, complete = await _relay(request, proc)
+                response, complete = await _relay(request, proc, before_eof)
                 return response
             finally:
                 feeder.cancel()
@@ -198,7 +204,9 @@ async def _read_head(proc: asyncio.subprocess.Process) -> CgiHead | None:
 
 
 async def _relay(
-    request: web.Request, proc: asyncio.subprocess.Process
+    request: web.Request,
+    proc: asyncio.subprocess.Process,
+    before_eof: Callable[[], Awaitable[None]] | None,
 ) -> tuple[web.StreamResponse, bool]:
     """Send the child's answer: its header block, then its stdout as the body.
 
@@ -228,6 +236,9 @@ async def _relay(
             if not chunk:
                 break
             await response.write(chunk)
+        if before_eof is not None:
+            await _reap(proc)
+            await before_eof()
         await response.write_eof()
     except ConnectionError as exc:
         log.info("client went away during a CGI response: %s", exc)

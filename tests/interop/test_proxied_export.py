@@ -1,0 +1,239 @@
+"""``exporttree=yes annexobjects=yes`` directory remotes behind the gateway (clusters.md 8).
+
+The gateway is set up with git-annex's own commands, as in shared/spec/examples/10: a
+directory remote ``exportsr`` with exporttree=yes, annexobjects=yes and
+``annex-tracking-branch=main``, proxied, and a plain export remote ``noobj`` (without
+annexobjects) that updateproxy refuses. Over annex+http and over ssh the real git-annex
+client copies a key to ``origin-exportsr`` (it lands in the annexobjects area), gets
+and fscks it, then pushes its branch to the gateway: the gateway exports the tree (the
+copied key is moved to its file name, a git file is written, keys only the client has
+are "not available"), records export.log, grafts the tree, and the client still gets
+and fscks the key. A later push renames and deletes files. The same steps against
+git-annex's own gateway (``git annex p2phttp`` with a ``git annex post-receive`` hook)
+leave the same directory tree and export.log value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from annexproxy.branch.paths import journal_name
+from annexproxy.testing.httpserver import annexproxy_serve, git_annex_p2phttp
+from annexproxy.testing.realannex import (
+    AnnexRepo,
+    make_annex_repo,
+    make_http_client,
+    make_ssh_client,
+    shell_program,
+)
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+CONTENT = b"exported through the gateway\n"
+OTHER = b"only the client has this\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    gateway: AnnexRepo
+    client: AnnexRepo
+    directory: Path
+    push_url: str  # where the client pushes its branch
+
+
+def _gateway(top: Path) -> tuple[AnnexRepo, Path]:
+    gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
+    directory = top / "exportdir"
+    directory.mkdir()
+    gateway.annex(
+        "initremote", "-q", "exportsr", "type=directory", f"directory={directory}",
+        "encryption=none", "exporttree=yes", "annexobjects=yes",
+    )  # fmt: skip
+    gateway.git("config", "remote.exportsr.annex-proxy", "true")
+    gateway.git("config", "remote.exportsr.annex-tracking-branch", "main")
+    (top / "noobjdir").mkdir()
+    gateway.annex(
+        "initremote", "-q", "noobj", "type=directory", f"directory={top / 'noobjdir'}",
+        "encryption=none", "exporttree=yes",
+    )  # fmt: skip
+    gateway.git("config", "remote.noobj.annex-proxy", "true")
+    result = gateway.annex("updateproxy")
+    assert "exporttree=yes, but without annexobjects=yes" in result.stderr
+    return gateway, directory
+
+
+@pytest.fixture(params=["http", "ssh"])
+def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
+    gateway, directory = _gateway(tmp_path)
+    if request.param == "ssh":
+        client = make_ssh_client(gateway, tmp_path / "client", "client")
+        # As an sshd forced command would: git's own commands also run through our shell.
+        client.git("config", "remote.origin.receivepack", f"{shell_program()} git-receive-pack")
+        yield Setup(gateway, client, directory, "origin")
+        return
+    with annexproxy_serve(gateway.path, "--wideopen") as server:
+        client = make_http_client(gateway, tmp_path / "client", server.url)
+        url = f"http://127.0.0.1:{server.port}/gateway"
+        yield Setup(gateway, client, directory, url)
+
+
+def _branch_file(repo: AnnexRepo, path: str) -> str:
+    """A git-annex branch file as git-annex reads it (journal first)."""
+    journal = repo.annexdir / "journal" / journal_name(path)
+    if journal.exists():
+        return journal.read_text()
+    return repo.git("cat-file", "-p", f"git-annex:{path}", check=False).stdout
+
+
+def _export_value(repo: AnnexRepo, remote_uuid: str) -> str:
+    """The value of the gateway's export.log line for the remote (no timestamp)."""
+    lines = [
+        line.split(" ", 2)
+        for line in _branch_file(repo, "export.log").splitlines()
+        if f":{remote_uuid} " in line
+    ]
+    assert len(lines) == 1, lines
+    assert re.fullmatch(r"\d+(\.\d+)?s", lines[0][0])
+    assert lines[0][1] == f"{repo.uuid}:{remote_uuid}"
+    return lines[0][2]
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _first_push(client: AnnexRepo) -> dict[str, str]:
+    """Annex c.dat and a.txt, add e.txt to git; return the keys."""
+    (client.path / "c.dat").write_bytes(CONTENT)
+    (client.path / "a.txt").write_bytes(OTHER)
+    client.annex("add", "-q", "c.dat", "a.txt")
+    (client.path / "sub").mkdir()
+    (client.path / "sub" / "e.txt").write_text("in git\n")
+    client.git("add", "sub/e.txt")
+    client.git("commit", "-q", "-m", "files")
+    return {name: client.annex("lookupkey", name).stdout.strip() for name in ("c.dat", "a.txt")}
+
+
+def test_export_on_push(setup: Setup) -> None:
+    gateway, client, directory = setup.gateway, setup.client, setup.directory
+    uuid = gateway.git("config", "remote.exportsr.annex-uuid").stdout.strip()
+    assert "proxied: true" in client.annex("info", "--fast", "origin-exportsr").stdout
+    # updateproxy refused the export remote without annexobjects: clients do not see it.
+    assert client.annex("info", "--fast", "origin-noobj", check=False).returncode != 0
+
+    keys = _first_push(client)
+    client.annex("copy", "-q", "--to", "origin-exportsr", "c.dat")
+    key = keys["c.dat"]
+    hashdir = gateway.annex("examinekey", "--format=${hashdirlower}", key).stdout.strip()
+    objects = f".git/annex/objects/{hashdir}{key}/{key}"
+    assert _tree(directory) == {objects: CONTENT}
+    client.annex("drop", "-q", "--force", "c.dat")
+    client.annex("get", "-q", "--from", "origin-exportsr", "c.dat")
+    client.annex("fsck", "-q", "--from", "origin-exportsr", "c.dat")
+    # A key outside the export can be dropped from the remote, and sent again.
+    client.annex("drop", "-q", "--force", "--from", "origin-exportsr", "c.dat")
+    assert _tree(directory) == {}
+    client.annex("copy", "-q", "--to", "origin-exportsr", "c.dat")
+
+    result = client.git("push", setup.push_url, "HEAD:refs/heads/main")
+    tree = client.git("rev-parse", "HEAD^{tree}").stdout.strip()
+    assert _tree(directory) == {"c.dat": CONTENT, "sub/e.txt": b"in git\n"}
+    if setup.push_url == "origin":  # the hook's report reaches an ssh client
+        assert "export exportsr c.dat ok" in result.stderr
+        assert "export exportsr a.txt (not available) failed" in result.stderr
+    assert _export_value(gateway, uuid) == tree
+    # The tree was grafted into the branch in a transient commit pair.
+    log = gateway.git("log", "--format=%H %s", "-3", "git-annex").stdout.splitlines()
+    subjects = [line.split(" ", 1)[1] for line in log]
+    assert "graft cleanup" in subjects
+    graft = next(line.split()[0] for line in log if line.endswith(" graft"))
+    assert gateway.git("rev-parse", f"{graft}:export.tree").stdout.strip() == tree
+    assert gateway.git("ls-tree", "git-annex", "export.tree").stdout == ""
+    # The gateway still lists the remote for the key, now at its file name.
+    assert uuid in gateway.annex("whereis", "--key", key, check=False).stdout
+    client.annex("drop", "-q", "--force", "c.dat")
+    client.annex("get", "-q", "--from", "origin-exportsr", "c.dat")
+    client.annex("fsck", "-q", "--from", "origin-exportsr", "c.dat")
+    # A key of the export cannot be dropped from the remote.
+    dropped = client.annex("drop", "--force", "--from", "origin-exportsr", "c.dat", check=False)
+    assert dropped.returncode != 0
+    assert (directory / "c.dat").read_bytes() == CONTENT
+    # A key of the export sent later goes straight to its file name.
+    client.annex("copy", "-q", "--to", "origin-exportsr", "a.txt")
+    assert _tree(directory) == {"a.txt": OTHER, "c.dat": CONTENT, "sub/e.txt": b"in git\n"}
+
+    # Renames and removals: c.dat moves, a.txt goes (kept in the annexobjects area).
+    (client.path / "moved").mkdir()
+    client.git("mv", "c.dat", "moved/c.dat")
+    client.git("rm", "-q", "a.txt")
+    client.git("commit", "-q", "-m", "rename")
+    client.git("push", "-q", setup.push_url, "HEAD:refs/heads/main")
+    hashdir_a = gateway.annex("examinekey", "--format=${hashdirlower}", keys["a.txt"]).stdout
+    objects_a = f".git/annex/objects/{hashdir_a.strip()}{keys['a.txt']}/{keys['a.txt']}"
+    assert _tree(directory) == {
+        "moved/c.dat": CONTENT,
+        "sub/e.txt": b"in git\n",
+        objects_a: OTHER,
+    }
+    assert _export_value(gateway, uuid) == client.git("rev-parse", "HEAD^{tree}").stdout.strip()
+    client.annex("fsck", "-q", "--from", "origin-exportsr", "moved/c.dat")
+    client.annex("get", "-q", "--from", "origin-exportsr", "--key", keys["a.txt"])
+
+
+@contextlib.contextmanager
+def _reference(top: Path) -> Iterator[Setup]:
+    """git-annex's own gateway: p2phttp, and a post-receive hook for pushes by path."""
+    gateway, directory = _gateway(top)
+    hook = gateway.path / "hooks" / "post-receive"
+    hook.write_text("#!/bin/sh\nexec git annex post-receive\n")
+    hook.chmod(0o755)
+    with git_annex_p2phttp(gateway.path, "--wideopen") as server:
+        client = make_http_client(gateway, top / "client", server.url)
+        yield Setup(gateway, client, directory, str(gateway.path))
+
+
+@contextlib.contextmanager
+def _ours(top: Path) -> Iterator[Setup]:
+    gateway, directory = _gateway(top)
+    with annexproxy_serve(gateway.path, "--wideopen") as server:
+        client = make_http_client(gateway, top / "client", server.url)
+        yield Setup(gateway, client, directory, f"http://127.0.0.1:{server.port}/gateway")
+
+
+def _session(setup: Setup) -> tuple[dict[str, bytes], list[dict[str, bytes]], list[str]]:
+    client = setup.client
+    uuid = setup.gateway.git("config", "remote.exportsr.annex-uuid").stdout.strip()
+    _first_push(client)
+    client.annex("copy", "-q", "--to", "origin-exportsr", "c.dat")
+    before = _tree(setup.directory)
+    trees, values = [], []
+    client.git("push", setup.push_url, "HEAD:refs/heads/main", check=False)
+    trees.append(_tree(setup.directory))
+    values.append(_export_value(setup.gateway, uuid))
+    client.annex("copy", "-q", "--to", "origin-exportsr", "a.txt")
+    (client.path / "moved").mkdir()
+    client.git("mv", "c.dat", "moved/c.dat")
+    client.git("rm", "-q", "a.txt")
+    client.git("commit", "-q", "-m", "rename")
+    client.git("push", setup.push_url, "HEAD:refs/heads/main", check=False)
+    trees.append(_tree(setup.directory))
+    values.append(_export_value(setup.gateway, uuid))
+    return before, trees, values
+
+
+def test_export_matches_git_annex_gateway(tmp_path: Path) -> None:
+    with _reference(tmp_path / "theirs") as theirs:
+        expected = _session(theirs)
+    with _ours(tmp_path / "ours") as ours:
+        got = _session(ours)
+    assert got == expected
