@@ -112,6 +112,11 @@ def _tree(directory: Path) -> dict[str, bytes]:
     }
 
 
+def _dirs(directory: Path) -> list[str]:
+    """Every directory below ``directory`` (empty ones left behind included)."""
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_dir())
+
+
 def _first_push(client: AnnexRepo) -> dict[str, str]:
     """Annex c.dat and a.txt, add e.txt to git; return the keys."""
     (client.path / "c.dat").write_bytes(CONTENT)
@@ -210,25 +215,50 @@ def _ours(top: Path) -> Iterator[Setup]:
         yield Setup(gateway, client, directory, f"http://127.0.0.1:{server.port}/gateway")
 
 
-def _session(setup: Setup) -> tuple[dict[str, bytes], list[dict[str, bytes]], list[str]]:
+Snapshot = tuple[dict[str, bytes], list[str], str, list[bool]]
+
+
+def _snapshot(setup: Setup, uuid: str, keys: dict[str, str]) -> Snapshot:
+    """The remote's files and directories, export.log's value, where the gateway logs keys."""
+    value = _export_value(setup.gateway, uuid)
+    logged = [
+        uuid in setup.gateway.annex("whereis", "--key", key, check=False).stdout
+        for _, key in sorted(keys.items())
+    ]
+    return _tree(setup.directory), _dirs(setup.directory), value, logged
+
+
+def _session(setup: Setup) -> list[Snapshot | dict[str, bytes]]:
+    """Copy, push, then pushes that rename, remove and swap files; snapshots after each."""
     client = setup.client
     uuid = setup.gateway.git("config", "remote.exportsr.annex-uuid").stdout.strip()
-    _first_push(client)
+    keys = _first_push(client)
     client.annex("copy", "-q", "--to", "origin-exportsr", "c.dat")
-    before = _tree(setup.directory)
-    trees, values = [], []
+    seen: list[Snapshot | dict[str, bytes]] = [_tree(setup.directory)]
     client.git("push", setup.push_url, "HEAD:refs/heads/main", check=False)
-    trees.append(_tree(setup.directory))
-    values.append(_export_value(setup.gateway, uuid))
+    seen.append(_snapshot(setup, uuid, keys))
     client.annex("copy", "-q", "--to", "origin-exportsr", "a.txt")
     (client.path / "moved").mkdir()
     client.git("mv", "c.dat", "moved/c.dat")
     client.git("rm", "-q", "a.txt")
     client.git("commit", "-q", "-m", "rename")
     client.git("push", setup.push_url, "HEAD:refs/heads/main", check=False)
-    trees.append(_tree(setup.directory))
-    values.append(_export_value(setup.gateway, uuid))
-    return before, trees, values
+    seen.append(_snapshot(setup, uuid, keys))
+    # The git file goes, and two annexed files swap names (through temporary names).
+    client.git("rm", "-q", "sub/e.txt")
+    (client.path / "b.dat").write_bytes(OTHER + b"b")
+    client.annex("add", "-q", "b.dat")
+    client.git("commit", "-q", "-m", "b")
+    keys["b.dat"] = client.annex("lookupkey", "b.dat").stdout.strip()
+    client.annex("copy", "-q", "--to", "origin-exportsr", "b.dat")
+    client.git("push", setup.push_url, "HEAD:refs/heads/main", check=False)
+    client.git("mv", "b.dat", "swap")
+    client.git("mv", "moved/c.dat", "b.dat")
+    client.git("mv", "swap", "moved/c.dat")
+    client.git("commit", "-q", "-m", "swap")
+    client.git("push", setup.push_url, "HEAD:refs/heads/main", check=False)
+    seen.append(_snapshot(setup, uuid, keys))
+    return seen
 
 
 def test_export_matches_git_annex_gateway(tmp_path: Path) -> None:
