@@ -267,3 +267,24 @@ def test_export_matches_git_annex_gateway(tmp_path: Path) -> None:
     with _ours(tmp_path / "ours") as ours:
         got = _session(ours)
     assert got == expected
+
+
+def test_post_receive_command_as_the_hook(tmp_path: Path) -> None:
+    """``annexproxy post-receive`` in hooks/post-receive exports pushes made by path."""
+    gateway, directory = _gateway(tmp_path)
+    hook = gateway.path / "hooks" / "post-receive"
+    hook.write_text(f"#!/bin/sh\nexec {shell_program('annexproxy')} post-receive\n")
+    hook.chmod(0o755)
+    client = make_ssh_client(gateway, tmp_path / "client", "client")
+    _first_push(client)
+    client.annex("copy", "-q", "--to", "origin-exportsr", "c.dat")
+    result = client.git("push", str(gateway.path), "HEAD:refs/heads/main", check=False)
+    assert "remote: export exportsr c.dat ok" in result.stderr
+    assert "remote: export exportsr a.txt (not available) failed" in result.stderr
+    assert "remote: post-receive: 1 failed" in result.stderr
+    assert _tree(directory) == {"c.dat": CONTENT, "sub/e.txt": b"in git\n"}
+    tree = client.git("rev-parse", "HEAD^{tree}").stdout.strip()
+    assert (
+        _export_value(gateway, gateway.git("config", "remote.exportsr.annex-uuid").stdout.strip())
+        == tree
+    )
