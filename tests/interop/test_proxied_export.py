@@ -215,7 +215,7 @@ def _ours(top: Path) -> Iterator[Setup]:
         yield Setup(gateway, client, directory, f"http://127.0.0.1:{server.port}/gateway")
 
 
-Snapshot = tuple[dict[str, bytes], list[str], str, list[bool]]
+Snapshot = tuple[dict[str, bytes], list[str], str, list[bool], bool | None]
 
 
 def _snapshot(setup: Setup, uuid: str, keys: dict[str, str]) -> Snapshot:
@@ -225,7 +225,13 @@ def _snapshot(setup: Setup, uuid: str, keys: dict[str, str]) -> Snapshot:
         uuid in setup.gateway.annex("whereis", "--key", key, check=False).stdout
         for _, key in sorted(keys.items())
     ]
-    return _tree(setup.directory), _dirs(setup.directory), value, logged
+    # The remote tracking branch: absent (None), or whether it is the client's commit.
+    tracking = setup.gateway.git(
+        "rev-parse", "-q", "--verify", "refs/remotes/exportsr/main", check=False
+    )
+    head = setup.client.git("rev-parse", "HEAD").stdout
+    followed = tracking.stdout == head if tracking.returncode == 0 else None
+    return _tree(setup.directory), _dirs(setup.directory), value, logged, followed
 
 
 def _session(setup: Setup) -> list[Snapshot | dict[str, bytes]]:

@@ -179,6 +179,11 @@ class Exporter:
         """How many steps failed."""
         return sum(not o.ok for o in self.outcomes)
 
+    @property
+    def all_filled(self) -> bool:
+        """Whether every file of the tree reached the remote (no ``export`` step failed)."""
+        return all(o.ok for o in self.outcomes if o.action == "export")
+
     async def run(self, tree: str) -> list[ExportOutcome]:
         """Export ``tree`` (steps 1-4 of the module docstring); return what was done.
 

@@ -93,6 +93,20 @@ def moved(local: LocalRepository, before: Mapping[str, str | None]) -> set[str]:
     return {ref for ref, old in before.items() if local.plumbing.resolve_ref(ref) != old}
 
 
+def _set_tracking_ref(local: LocalRepository, remote: str, pushed: str) -> None:
+    """Point ``refs/remotes/<remote>/<branch>`` at the exported commit (``fillExport``).
+
+    git-annex makes a merge commit instead when the ref holds import history; there are
+    no imports here, so the ref is set to the commit.
+    """
+    plumbing = local.plumbing
+    commit = plumbing.resolve_ref(pushed)
+    if commit is None:
+        return
+    name = f"refs/remotes/{remote}/{pushed.removeprefix(HEADS)}"
+    plumbing.update_ref(name, commit, plumbing.resolve_ref(name))
+
+
 async def export_pushed(
     local: LocalRepository,
     targets: GatewayTargets,
@@ -101,8 +115,9 @@ async def export_pushed(
 ) -> int:
     """Export the tracking branches among ``pushed`` refs; return how many steps failed.
 
-    ``report`` gets git-annex's lines (``export exportsr c.dat ok``). The gateway's
-    journal is committed at the end.
+    ``report`` gets git-annex's lines (``export exportsr c.dat ok``). Once every file
+    reached a remote, ``refs/remotes/<remote>/<branch>`` names the pushed commit. The
+    gateway's journal is committed at the end.
 
     Raises:
         RepositoryError: the gateway's branch cannot be read or written.
@@ -128,5 +143,7 @@ async def export_pushed(
         for outcome in await exporter.run(tree):
             report(outcome.line(remote.name))
         failed += exporter.failed
+        if exporter.all_filled:
+            await asyncio.to_thread(_set_tracking_ref, local, remote.name, ref)
     await local.committer.commit()
     return failed
