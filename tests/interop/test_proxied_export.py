@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -32,6 +33,7 @@ from annexproxy.testing.realannex import (
     make_ssh_client,
     shell_program,
 )
+from annexproxy.testing.s3server import S3Server, s3_server
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -45,15 +47,35 @@ class Setup:
     client: AnnexRepo
     directory: Path
     push_url: str  # where the client pushes its branch
+    s3: tuple[S3Server, str] | None = None  # the export remote's server and bucket
+
+    def files(self) -> dict[str, bytes]:
+        """The export remote's files (S3: objects) and their content."""
+        if self.s3 is not None:
+            return self.s3[0].objects(self.s3[1])
+        return _tree(self.directory)
+
+    def dirs(self) -> list[str]:
+        """The export remote's directories (none in S3)."""
+        return [] if self.s3 is not None else _dirs(self.directory)
 
 
-def _gateway(top: Path) -> tuple[AnnexRepo, Path]:
+def _gateway(top: Path, s3: tuple[S3Server, str] | None = None) -> tuple[AnnexRepo, Path]:
     gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
     directory = top / "exportdir"
     directory.mkdir()
+    if s3 is None:
+        where = ["type=directory", f"directory={directory}"]
+    else:
+        server, bucket = s3
+        gateway.git("config", "annex.security.allowed-ip-addresses", "all")
+        where = [
+            "type=S3", "host=127.0.0.1", f"port={server.port}", "protocol=http",
+            "requeststyle=path", f"bucket={bucket}", "fileprefix=pre/",
+        ]  # fmt: skip
     gateway.annex(
-        "initremote", "-q", "exportsr", "type=directory", f"directory={directory}",
-        "encryption=none", "exporttree=yes", "annexobjects=yes",
+        "initremote", "-q", "exportsr", *where, "encryption=none", "exporttree=yes",
+        "annexobjects=yes", env=None if s3 is None else s3[0].env,
     )  # fmt: skip
     gateway.git("config", "remote.exportsr.annex-proxy", "true")
     gateway.git("config", "remote.exportsr.annex-tracking-branch", "main")
@@ -196,23 +218,24 @@ def test_export_on_push(setup: Setup) -> None:
 
 
 @contextlib.contextmanager
-def _reference(top: Path) -> Iterator[Setup]:
+def _reference(top: Path, s3: tuple[S3Server, str] | None = None) -> Iterator[Setup]:
     """git-annex's own gateway: p2phttp, and a post-receive hook for pushes by path."""
-    gateway, directory = _gateway(top)
+    gateway, directory = _gateway(top, s3)
     hook = gateway.path / "hooks" / "post-receive"
     hook.write_text("#!/bin/sh\nexec git annex post-receive\n")
     hook.chmod(0o755)
     with git_annex_p2phttp(gateway.path, "--wideopen") as server:
         client = make_http_client(gateway, top / "client", server.url)
-        yield Setup(gateway, client, directory, str(gateway.path))
+        yield Setup(gateway, client, directory, str(gateway.path), s3)
 
 
 @contextlib.contextmanager
-def _ours(top: Path) -> Iterator[Setup]:
-    gateway, directory = _gateway(top)
+def _ours(top: Path, s3: tuple[S3Server, str] | None = None) -> Iterator[Setup]:
+    gateway, directory = _gateway(top, s3)
     with annexproxy_serve(gateway.path, "--wideopen") as server:
         client = make_http_client(gateway, top / "client", server.url)
-        yield Setup(gateway, client, directory, f"http://127.0.0.1:{server.port}/gateway")
+        url = f"http://127.0.0.1:{server.port}/gateway"
+        yield Setup(gateway, client, directory, url, s3)
 
 
 Snapshot = tuple[dict[str, bytes], list[str], str, list[bool], bool | None]
@@ -231,18 +254,25 @@ def _snapshot(setup: Setup, uuid: str, keys: dict[str, str]) -> Snapshot:
     )
     head = setup.client.git("rev-parse", "HEAD").stdout
     followed = tracking.stdout == head if tracking.returncode == 0 else None
-    return _tree(setup.directory), _dirs(setup.directory), value, logged, followed
+    return setup.files(), setup.dirs(), value, logged, followed
 
 
-def _session(setup: Setup) -> list[Snapshot | dict[str, bytes]]:
-    """Copy, push, then pushes that rename, remove and swap files; snapshots after each."""
+def _session(setup: Setup, *, read: bool = True) -> list[Snapshot | dict[str, bytes]]:
+    """Copy, push, then pushes that rename, remove and swap files; snapshots after each.
+
+    With ``read``, the client also gets and fscks an exported file.
+    """
     client = setup.client
     uuid = setup.gateway.git("config", "remote.exportsr.annex-uuid").stdout.strip()
     keys = _first_push(client)
     client.annex("copy", "-q", "--to", "origin-exportsr", "c.dat")
-    seen: list[Snapshot | dict[str, bytes]] = [_tree(setup.directory)]
+    seen: list[Snapshot | dict[str, bytes]] = [setup.files()]
     client.git("push", setup.push_url, "HEAD:refs/heads/main", check=False)
     seen.append(_snapshot(setup, uuid, keys))
+    if read:
+        client.annex("drop", "-q", "--force", "c.dat")
+        client.annex("get", "-q", "--from", "origin-exportsr", "c.dat")
+        client.annex("fsck", "-q", "--from", "origin-exportsr", "c.dat")
     client.annex("copy", "-q", "--to", "origin-exportsr", "a.txt")
     (client.path / "moved").mkdir()
     client.git("mv", "c.dat", "moved/c.dat")
@@ -273,6 +303,29 @@ def test_export_matches_git_annex_gateway(tmp_path: Path) -> None:
     with _ours(tmp_path / "ours") as ours:
         got = _session(ours)
     assert got == expected
+
+
+def test_s3_export_matches_git_annex_gateway(tmp_path: Path) -> None:
+    """The same with an S3 export remote (objects named ``fileprefix`` + path).
+
+    git-annex 10.20261026's gateway hangs when a client gets an exported file from a
+    proxied S3 export remote (its p2phttp log: ``othertmp/proxy.0/KEY: openFdAt: does not
+    exist``), so only our gateway is asked to serve reads.
+    """
+    with s3_server() as server:
+        with _reference(tmp_path / "theirs", (server, f"theirs-{uuid4().hex[:8]}")) as theirs:
+            expected = _session(theirs, read=False)
+        with _ours(tmp_path / "ours", (server, f"ours-{uuid4().hex[:8]}")) as ours:
+            got = _session(ours, read=False)
+            client = ours.client
+            for name in ("b.dat", "moved/c.dat"):
+                client.annex("drop", "-q", "--force", name)
+                client.annex("get", "-q", "--from", "origin-exportsr", name)
+                client.annex("fsck", "-q", "--from", "origin-exportsr", name)
+    assert got == expected
+    last = got[-1]
+    assert isinstance(last, tuple)
+    assert set(last[0]) >= {"pre/b.dat", "pre/moved/c.dat"}
 
 
 def test_post_receive_command_as_the_hook(tmp_path: Path) -> None:

@@ -268,7 +268,7 @@ class Exporter:
         try:
             if is_git_sha_key(key):
                 data = await asyncio.to_thread(self._local.plumbing.read_blob, key.name)
-                await self._store(path, _once(data))
+                await self._store(path, _once(data), len(data))
                 self._note("export", path, True)
                 return
             note = await self._send_annexed(path, key, new)
@@ -292,7 +292,7 @@ class Exporter:
         storage = self._local.storage
         if await storage.checkpresent(key):
             async with storage.retrieve(key) as source:
-                await self._store(path, source.chunks())
+                await self._store(path, source.chunks(), key.size)
             return None
         if logged:
             others = [p for p in locations_of(new).get(key, []) if p != path]
@@ -315,7 +315,7 @@ class Exporter:
                     verifier.update(piece)
                 yield piece
 
-        async with self._actions.store(dest) as session:
+        async with self._actions.store(dest, key.size) as session:
             async for piece in pieces():
                 await session.write(piece)
             if (key.size is not None and size != key.size) or (
@@ -324,8 +324,8 @@ class Exporter:
                 raise StorageError(f"{source} on the remote does not hold {key}")
             await session.commit()
 
-    async def _store(self, location: str, pieces: _Chunks) -> None:
-        async with self._actions.store(location) as session:
+    async def _store(self, location: str, pieces: _Chunks, size: int | None) -> None:
+        async with self._actions.store(location, size) as session:
             async for piece in pieces:
                 await session.write(piece)
             await session.commit()

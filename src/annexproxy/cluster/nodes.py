@@ -127,7 +127,7 @@ async def open_special(
     if special.exporttree:
         if exports is None:
             raise ConfigError(f"special remote {special.name!r} is an export: open it at a gateway")
-        actions = open_export_actions(special, base=base)
+        actions = open_export_actions(special, stack, base=base)
         exported = ExportTreeBackend(actions, exports.locator(address.uuid))
         return SpecialRemoteStorage(address.uuid, exported, lock_dir=lock_dir)
     backend = await open_backend(special, stack, base=base)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from annexproxy.cluster.export import Exporter
@@ -133,15 +134,18 @@ async def export_pushed(
         if tree is None:
             continue
         remote = tracked.remote
-        try:
-            actions = open_export_actions(remote, base=local.path)
-        except AnnexProxyError as exc:
-            report(f"export {remote.name}: {exc}")
-            failed += 1
-            continue
-        exporter = Exporter(targets.exports, remote.uuid, actions, annexobjects=remote.annexobjects)
-        for outcome in await exporter.run(tree):
-            report(outcome.line(remote.name))
+        async with AsyncExitStack() as stack:
+            try:
+                actions = open_export_actions(remote, stack, base=local.path)
+            except AnnexProxyError as exc:
+                report(f"export {remote.name}: {exc}")
+                failed += 1
+                continue
+            exporter = Exporter(
+                targets.exports, remote.uuid, actions, annexobjects=remote.annexobjects
+            )
+            for outcome in await exporter.run(tree):
+                report(outcome.line(remote.name))
         failed += exporter.failed
         if exporter.all_filled:
             await asyncio.to_thread(_set_tracking_ref, local, remote.name, ref)

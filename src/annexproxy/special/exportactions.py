@@ -30,8 +30,12 @@ _READ = 1 << 20
 class ExportActions(Protocol):
     """Store, read, test, remove and rename files by their exported names."""
 
-    def store(self, location: str) -> AbstractAsyncContextManager[StoreSession]:
+    def store(
+        self, location: str, size: int | None = None
+    ) -> AbstractAsyncContextManager[StoreSession]:
         """Start writing ``location``; nothing is visible there until the commit.
+
+        ``size`` is the length to come (None: unknown).
 
         Raises:
             StorageError: the remote cannot be written.
@@ -80,6 +84,16 @@ def _relative(location: str) -> PurePosixPath:
     if path.is_absolute() or not path.parts or ".." in path.parts or "\0" in location:
         raise StorageError(f"refusing export location {location!r}")
     return path
+
+
+def check_location(location: str) -> str:
+    """``location`` itself, once checked to stay below the remote's top.
+
+    Raises:
+        StorageError: it is absolute, empty, or climbs with ``..``.
+    """
+    _relative(location)
+    return location
 
 
 class _FileSession:
@@ -153,7 +167,7 @@ class DirectoryExport:
             raise NodeUnavailable(f"directory {self.top} is not accessible")
 
     @asynccontextmanager
-    async def store(self, location: str) -> AsyncIterator[_FileSession]:
+    async def store(self, location: str, size: int | None = None) -> AsyncIterator[_FileSession]:
         """Write beside the final name; the commit renames into place."""
         self._require_top()
         session = _FileSession(self.path_of(location))

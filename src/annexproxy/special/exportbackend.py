@@ -38,14 +38,18 @@ IN_EXPORT = (
 class _Session:
     """Writes the first target; the commit copies it to the others."""
 
-    def __init__(self, actions: ExportActions, targets: list[str], stack: AsyncExitStack) -> None:
+    def __init__(
+        self, actions: ExportActions, targets: list[str], size: int | None, stack: AsyncExitStack
+    ) -> None:
         self._actions = actions
         self._targets = targets
+        self._size = size
         self._stack = stack
         self._first: StoreSession | None = None
 
     async def open(self) -> None:
-        self._first = await self._stack.enter_async_context(self._actions.store(self._targets[0]))
+        first = self._actions.store(self._targets[0], self._size)
+        self._first = await self._stack.enter_async_context(first)
 
     async def write(self, data: bytes) -> None:
         assert self._first is not None
@@ -55,7 +59,7 @@ class _Session:
         assert self._first is not None
         await self._first.commit()
         for other in self._targets[1:]:
-            async with self._actions.store(other) as copy:
+            async with self._actions.store(other, self._size) as copy:
                 async for piece in self._actions.retrieve(self._targets[0]):
                     await copy.write(piece)
                 await copy.commit()
@@ -89,7 +93,7 @@ class ExportTreeBackend:
         if not targets:
             raise StorageError(f"{name} is already at all its exported names")
         async with AsyncExitStack() as stack:
-            session = _Session(self.actions, targets, stack)
+            session = _Session(self.actions, targets, size, stack)
             await session.open()
             yield session
 

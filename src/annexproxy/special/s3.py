@@ -39,6 +39,7 @@ from contextlib import (
     contextmanager,
     suppress,
 )
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,20 @@ async def open_s3(remote: SpecialRemote, *, base: Path) -> RemoteBackend:
     return S3Backend(s3_settings(remote, base=base))
 
 
+@dataclass(frozen=True, slots=True)
+class ExportName:
+    """A file of an exported tree (``exporttree=yes``): stored as ``fileprefix`` + path."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+ObjectName = Key | ExportName
+"""What an object is named after: a key, or an exported file name."""
+
+
 class S3Backend:
     """A `RemoteBackend` on an S3 bucket (see the module docstring for the layout)."""
 
@@ -130,12 +145,18 @@ class S3Backend:
         )
         return created
 
-    def _where(self, name: Key) -> str:
+    def object_name(self, name: ObjectName) -> str:
+        """The bucket object of a key, or of an exported file (``fileprefix`` + its path)."""
+        if isinstance(name, ExportName):
+            return self.settings.fileprefix + name.path
+        return self.settings.object_name(name)
+
+    def _where(self, name: ObjectName) -> str:
         s = self.settings
-        return f"{s.endpoint_url}/{s.bucket}/{s.object_name(name)} (S3 remote {s.remote!r})"
+        return f"{s.endpoint_url}/{s.bucket}/{self.object_name(name)} (S3 remote {s.remote!r})"
 
     @contextmanager
-    def _map_errors(self, name: Key, action: str) -> Iterator[None]:
+    def _map_errors(self, name: ObjectName, action: str) -> Iterator[None]:
         """Turn botocore/aiohttp failures of ``action`` on ``name`` into StorageErrors."""
         try:
             yield
@@ -150,7 +171,7 @@ class S3Backend:
             raise StorageError(f"cannot {action} {self._where(name)}: {exc}") from exc
 
     def _client_error(
-        self, exc: botocore.exceptions.ClientError, name: Key, action: str
+        self, exc: botocore.exceptions.ClientError, name: ObjectName, action: str
     ) -> StorageError:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
@@ -177,7 +198,7 @@ class S3Backend:
         return StorageError(f"cannot {action} {self._where(name)}: {code} {message}".rstrip())
 
     @asynccontextmanager
-    async def store(self, name: Key, size: int | None) -> AsyncIterator[StoreSession]:
+    async def store(self, name: ObjectName, size: int | None) -> AsyncIterator[StoreSession]:
         """Start storing ``name``; see `annexproxy.special.backend.RemoteBackend.store`.
 
         Raises:
@@ -195,14 +216,14 @@ class S3Backend:
             if not session.committed:
                 await session.abort()
 
-    async def retrieve(self, name: Key, offset: int = 0) -> AsyncIterator[bytes]:
+    async def retrieve(self, name: ObjectName, offset: int = 0) -> AsyncIterator[bytes]:
         """Yield the object's bytes from ``offset``.
 
         Raises:
             KeyNotPresent: there is no such object.
             StorageError: reading failed part way (NodeUnavailable: connection lost).
         """
-        args = {"Bucket": self.settings.bucket, "Key": self.settings.object_name(name)}
+        args = {"Bucket": self.settings.bucket, "Key": self.object_name(name)}
         if offset:
             args["Range"] = f"bytes={offset}-"
         with self._map_errors(name, "read"):
@@ -235,11 +256,11 @@ class S3Backend:
                 f"reading {self._where(name)} stopped after {got} of {expected} bytes"
             )
 
-    def local_path(self, name: Key) -> Path | None:
+    def local_path(self, name: ObjectName) -> Path | None:
         """S3 objects have no local file."""
         return None
 
-    async def present(self, name: Key) -> bool:
+    async def present(self, name: ObjectName) -> bool:
         """Tell whether the object is in the bucket (a HEAD request).
 
         Raises:
@@ -248,13 +269,13 @@ class S3Backend:
         try:
             with self._map_errors(name, "check"):
                 await (await self.client()).head_object(
-                    Bucket=self.settings.bucket, Key=self.settings.object_name(name)
+                    Bucket=self.settings.bucket, Key=self.object_name(name)
                 )
         except KeyNotPresent:
             return False
         return True
 
-    async def remove(self, name: Key) -> None:
+    async def remove(self, name: ObjectName) -> None:
         """Delete the object (deleting an absent object succeeds in S3).
 
         Raises:
@@ -262,7 +283,22 @@ class S3Backend:
         """
         with self._map_errors(name, "remove"):
             await (await self.client()).delete_object(
-                Bucket=self.settings.bucket, Key=self.settings.object_name(name)
+                Bucket=self.settings.bucket, Key=self.object_name(name)
+            )
+
+    async def copy(self, source: ObjectName, dest: ObjectName) -> None:
+        """Copy an object within the bucket, server side.
+
+        Raises:
+            KeyNotPresent: there is no source object.
+            StorageError: the copy failed.
+        """
+        bucket = self.settings.bucket
+        with self._map_errors(source, "copy"):
+            await (await self.client()).copy_object(
+                Bucket=bucket,
+                Key=self.object_name(dest),
+                CopySource={"Bucket": bucket, "Key": self.object_name(source)},
             )
 
     async def aclose(self) -> None:
@@ -299,7 +335,7 @@ class _PutSession:
     end of the data must leave nothing behind).
     """
 
-    def __init__(self, backend: S3Backend, name: Key, size: int) -> None:
+    def __init__(self, backend: S3Backend, name: ObjectName, size: int) -> None:
         self._backend = backend
         self._name = name
         self._size = size
@@ -314,7 +350,7 @@ class _PutSession:
         s = self._backend.settings
         await (await self._backend.client()).put_object(
             Bucket=s.bucket,
-            Key=s.object_name(self._name),
+            Key=self._backend.object_name(self._name),
             Body=self._body,
             ContentLength=self._size,
         )
@@ -393,9 +429,13 @@ class _PutSession:
         s = self._backend.settings
         with suppress(Exception):
             client = await self._backend.client()
-            head = await client.head_object(Bucket=s.bucket, Key=s.object_name(self._name))
+            head = await client.head_object(
+                Bucket=s.bucket, Key=self._backend.object_name(self._name)
+            )
             if head.get("ContentLength") != self._size:
-                await client.delete_object(Bucket=s.bucket, Key=s.object_name(self._name))
+                await client.delete_object(
+                    Bucket=s.bucket, Key=self._backend.object_name(self._name)
+                )
 
 
 class _MultipartSession:
@@ -405,7 +445,9 @@ class _MultipartSession:
     announced) is stored with a single PUT instead, as git-annex does for small files.
     """
 
-    def __init__(self, backend: S3Backend, name: Key, size: int | None, partsize: int) -> None:
+    def __init__(
+        self, backend: S3Backend, name: ObjectName, size: int | None, partsize: int
+    ) -> None:
         self._backend = backend
         self._name = name
         self._size = size
@@ -419,7 +461,7 @@ class _MultipartSession:
     @property
     def _args(self) -> dict[str, str]:
         s = self._backend.settings
-        return {"Bucket": s.bucket, "Key": s.object_name(self._name)}
+        return {"Bucket": s.bucket, "Key": self._backend.object_name(self._name)}
 
     async def _send_part(self, data: bytes) -> None:
         client = await self._backend.client()

@@ -25,11 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractAsyncContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ACCESS_KEY = "annexproxytest"
 SECRET_KEY = "annexproxytestsecret"
@@ -106,6 +109,46 @@ class S3Server:
         """Create a bucket (git-annex's initremote makes its own; backend tests use this)."""
         _run(self, "create_bucket", Bucket=name)
         self.buckets.append(name)
+
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        """Every object of a bucket and its content, by name."""
+        return _in_thread(_objects(self, bucket))
+
+
+async def _objects(server: S3Server, bucket: str) -> dict[str, bytes]:
+    async with _client(server) as client:
+        found: dict[str, bytes] = {}
+        listing = await client.list_objects_v2(Bucket=bucket)
+        for entry in listing.get("Contents", []):
+            response = await client.get_object(Bucket=bucket, Key=entry["Key"])
+            async with response["Body"] as body:
+                found[entry["Key"]] = await body.read()
+        return found
+
+
+def _client(server: S3Server) -> AbstractAsyncContextManager[Any]:
+    from aiobotocore.session import get_session
+    from botocore.config import Config
+
+    config = Config(
+        signature_version="s3v4",
+        region_name="us-east-1",
+        s3={"addressing_style": "path"},
+        retries={"total_max_attempts": 1},
+    )
+    created: AbstractAsyncContextManager[Any] = get_session().create_client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        config=config,
+    )
+    return created
+
+
+def _in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 async def _call(server: S3Server, operation: str, **args: object) -> object:
