@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
@@ -48,6 +49,7 @@ from annexproxy.special.exporttree import (
     plan_export,
     temp_location,
 )
+from annexproxy.storage.contentlock import lock_exclusive_wait
 from annexproxy.storage.hashing import verifier_for
 from annexproxy.uuids import RepoUUID
 
@@ -114,6 +116,7 @@ class ExportState:
         """Read ``local``'s ``export.log`` and trees."""
         self.local = local
         self._trees: dict[str, tuple[ExportTree, dict[Key, list[str]]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     @property
     def own(self) -> RepoUUID:
@@ -143,6 +146,29 @@ class ExportState:
         """
         content = await self.local.read_log(exportlog.PATH)
         return exportlog.current_tree(content, self.own, remote)
+
+    @asynccontextmanager
+    async def exclusive(self, remote: str) -> AsyncIterator[None]:
+        """Be the only export to ``remote`` from this repository (git-annex's too).
+
+        Holds git-annex's export database lock, ``annex/export/<uuid>/exportdb.lck``,
+        which ``git annex export`` and ``post-receive`` hold while they export.
+
+        Raises:
+            StorageError: the lock file cannot be created or locked.
+        """
+        lock = self._locks.setdefault(remote, asyncio.Lock())
+        async with lock:
+            path = self.local.journal.annexdir / "export" / remote / "exportdb.lck"
+            try:
+                await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create {path.parent}: {exc}") from exc
+            held = await lock_exclusive_wait(path)
+            try:
+                yield
+            finally:
+                held.release()
 
     def locator(self, remote: str) -> Locator:
         """The file names a key has in ``remote``'s current export."""

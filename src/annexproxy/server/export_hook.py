@@ -144,7 +144,9 @@ async def export_pushed(
             exporter = Exporter(
                 targets.exports, remote.uuid, actions, annexobjects=remote.annexobjects
             )
-            for outcome in await exporter.run(tree):
+            async with targets.exports.exclusive(remote.uuid):
+                outcomes = await exporter.run(tree)
+            for outcome in outcomes:
                 report(outcome.line(remote.name))
         failed += exporter.failed
         if exporter.all_filled:
