@@ -329,6 +329,35 @@ def test_s3_export_matches_git_annex_gateway(tmp_path: Path) -> None:
     assert set(last[0]) >= {"pre/b.dat", "pre/moved/c.dat"}
 
 
+def _filtered_session(setup: Setup) -> Snapshot:
+    """A tree with a plain symlink, and annexed files the remote's preferred content
+    does not want (one alone in its directory): what is exported, and which tree."""
+    client = setup.client
+    setup.gateway.annex("wanted", "exportsr", "exclude=*.txt")
+    uuid = setup.gateway.git("config", "remote.exportsr.annex-uuid").stdout.strip()
+    keys = _first_push(client)
+    (client.path / "only").mkdir()
+    (client.path / "only" / "x.txt").write_bytes(b"excluded\n")
+    client.annex("add", "-q", "only/x.txt")
+    (client.path / "link").symlink_to("sub/e.txt")
+    client.git("add", "link")
+    client.git("commit", "-q", "-m", "more")
+    client.annex("copy", "-q", "--to", "origin-exportsr", "c.dat")
+    client.git("push", setup.push_url, "HEAD:refs/heads/main", check=False)
+    return _snapshot(setup, uuid, keys)
+
+
+def test_filtered_export_matches_git_annex_gateway(tmp_path: Path) -> None:
+    with _reference(tmp_path / "theirs") as theirs:
+        expected = _filtered_session(theirs)
+    with _ours(tmp_path / "ours") as ours:
+        got = _filtered_session(ours)
+        full = ours.client.git("rev-parse", "HEAD^{tree}").stdout.strip()
+    assert got == expected
+    assert got[2] != full  # a filtered tree was exported
+    assert got[0] == {"c.dat": CONTENT, "sub/e.txt": b"in git\n"}
+
+
 def test_post_receive_command_as_the_hook(tmp_path: Path) -> None:
     """``annexproxy post-receive`` in hooks/post-receive exports pushes made by path."""
     gateway, directory = _gateway(tmp_path)

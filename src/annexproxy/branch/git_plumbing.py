@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,6 +340,31 @@ class GitPlumbing:
                 return str(self._repo.revparse_single(spec).peel(pygit2.Tree).id)
             except (KeyError, ValueError, pygit2.InvalidSpecError):
                 return None
+
+    def tree_without(self, tree: str, paths: Collection[str]) -> str:
+        """``tree`` with the non-tree entries at ``paths`` left out (``Git.Tree.adjustTree``).
+
+        Subtrees left empty stay, as empty trees, as git-annex's adjustment keeps them.
+
+        Raises:
+            RepositoryError: the objects cannot be read or written.
+        """
+        with self._using():
+            root = self._repo.revparse_single(tree).peel(pygit2.Tree)
+            return str(self._without(root, "", frozenset(paths)))
+
+    def _without(self, tree: pygit2.Tree, prefix: str, paths: frozenset[str]) -> pygit2.Oid:
+        builder = self._repo.TreeBuilder(tree)
+        for entry in tree:
+            name = entry.name or ""
+            path = prefix + name
+            if entry.type_str == "tree":
+                if any(p.startswith(path + "/") for p in paths):
+                    sub = self._repo[entry.id].peel(pygit2.Tree)
+                    builder.insert(name, self._without(sub, path + "/", paths), entry.filemode)
+            elif path in paths:
+                builder.remove(name)
+        return builder.write()
 
     def graft_tree(self, commit: str, path: str, tree: str) -> str:
         """``commit``'s tree with the tree ``tree`` added at top-level name ``path``.

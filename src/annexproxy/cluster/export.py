@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -86,6 +86,31 @@ def read_export_tree(plumbing: GitPlumbing, tree: str) -> dict[str, Key]:
         if key is not None:
             found[path] = key
     return found
+
+
+async def filter_export(
+    plumbing: GitPlumbing, tree: str, wanted: Callable[[Key, str], Awaitable[bool]] | None
+) -> str:
+    """The tree to export: ``tree`` without what git-annex leaves out (``filterExport``).
+
+    Submodules and symlinks that are not annexed are left out, and annexed files the
+    remote's preferred content does not want (``wanted``: None when it has none).
+    Files in git are always exported.
+
+    Raises:
+        RepositoryError: the tree cannot be read or written.
+    """
+    entries = await asyncio.to_thread(lambda: list(plumbing.tree_entries(tree, MAX_POINTER)))
+    excluded = []
+    for path, mode, sha, content in entries:
+        key = export_key(TreeItem(path=path, mode=mode, sha=sha), content)
+        if key is None or (
+            wanted is not None and not is_git_sha_key(key) and not await wanted(key, path)
+        ):
+            excluded.append(path)
+    if not excluded:
+        return tree
+    return await asyncio.to_thread(plumbing.tree_without, tree, excluded)
 
 
 def graft_export_tree(plumbing: GitPlumbing, local: LocalRepository, tree: str) -> str:

@@ -180,6 +180,10 @@ class GatewayTargets:
         if self._preferred is not None:
             self._preferred.note_location(key, RepoUUID(uuid), present=present)
 
+    async def wants(self, node: RepoUUID, key: Key, associated_file: str | None) -> bool:
+        """Whether ``node``'s preferred content wants ``key`` (as file ``associated_file``)."""
+        return await self._preferred_wants(node, key, associated_file)
+
     async def _preferred_wants(self, node: RepoUUID, key: Key, associated_file: str | None) -> bool:
         """Whether ``node``'s preferred content wants ``key``, as git-annex's gateway asks.
 

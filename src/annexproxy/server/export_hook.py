@@ -14,14 +14,15 @@ branch is exported.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from annexproxy.cluster.export import Exporter
+from annexproxy.cluster.export import Exporter, filter_export
 from annexproxy.cluster.gateway import GatewayTargets
 from annexproxy.cluster.topology import Topology
 from annexproxy.errors import AnnexProxyError
+from annexproxy.keys import Key
 from annexproxy.server.repository import LocalRepository
 from annexproxy.special.registry import open_export_actions
 from annexproxy.special.remote import SpecialRemote
@@ -94,6 +95,20 @@ def moved(local: LocalRepository, before: Mapping[str, str | None]) -> set[str]:
     return {ref for ref, old in before.items() if local.plumbing.resolve_ref(ref) != old}
 
 
+async def _wanted(
+    local: LocalRepository, targets: GatewayTargets, remote: SpecialRemote
+) -> Callable[[Key, str], Awaitable[bool]] | None:
+    """The remote's preferred content as a filter, or None when it has none."""
+    config = await asyncio.to_thread(lambda: local.view().config())
+    if not (config.preferred.get(remote.uuid) or "").strip():
+        return None
+
+    async def wanted(key: Key, path: str) -> bool:
+        return await targets.wants(remote.uuid, key, path)
+
+    return wanted
+
+
 def _set_tracking_ref(local: LocalRepository, remote: str, pushed: str) -> None:
     """Point ``refs/remotes/<remote>/<branch>`` at the exported commit (``fillExport``).
 
@@ -134,6 +149,7 @@ async def export_pushed(
         if tree is None:
             continue
         remote = tracked.remote
+        tree = await filter_export(local.plumbing, tree, await _wanted(local, targets, remote))
         async with AsyncExitStack() as stack:
             try:
                 actions = open_export_actions(remote, stack, base=local.path)
