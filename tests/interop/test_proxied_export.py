@@ -154,7 +154,9 @@ def _first_push(client: AnnexRepo) -> dict[str, str]:
 def test_export_on_push(setup: Setup) -> None:
     gateway, client, directory = setup.gateway, setup.client, setup.directory
     uuid = gateway.git("config", "remote.exportsr.annex-uuid").stdout.strip()
-    assert "proxied: true" in client.annex("info", "--fast", "origin-exportsr").stdout
+    info = client.annex("info", "--fast", "origin-exportsr").stdout
+    assert "proxied: true" in info
+    assert "trust: untrusted" in info  # clients distrust proxied export remotes
     # updateproxy refused the export remote without annexobjects: clients do not see it.
     assert client.annex("info", "--fast", "origin-noobj", check=False).returncode != 0
 
