@@ -29,6 +29,7 @@ from annexproxy.testing.httpserver import annexproxy_serve, git_annex_p2phttp
 from annexproxy.testing.realannex import (
     AnnexRepo,
     make_annex_repo,
+    make_cluster,
     make_http_client,
     make_ssh_client,
     shell_program,
@@ -379,3 +380,30 @@ def test_post_receive_command_as_the_hook(tmp_path: Path) -> None:
         _export_value(gateway, gateway.git("config", "remote.exportsr.annex-uuid").stdout.strip())
         == tree
     )
+
+
+def test_export_remote_as_cluster_node(tmp_path: Path) -> None:
+    """A cluster's upload reaches an export node's object area; a push exports it."""
+    setup = make_cluster(tmp_path, nodes=1)
+    gateway = setup.gateway
+    directory = tmp_path / "exportdir"
+    directory.mkdir()
+    gateway.annex(
+        "initremote", "-q", "exportsr", "type=directory", f"directory={directory}",
+        "encryption=none", "exporttree=yes", "annexobjects=yes",
+    )  # fmt: skip
+    gateway.git("config", "remote.exportsr.annex-cluster-node", setup.name)
+    gateway.git("config", "remote.exportsr.annex-tracking-branch", "main")
+    gateway.annex("updatecluster")
+    client = make_ssh_client(gateway, tmp_path / "client", "client")
+    client.git("config", "remote.origin.receivepack", f"{shell_program()} git-receive-pack")
+    keys = _first_push(client)
+    client.annex("copy", "-q", "--to", f"origin-{setup.name}", "c.dat")
+    hashdir = gateway.annex("examinekey", "--format=${hashdirlower}", keys["c.dat"]).stdout
+    objects = f".git/annex/objects/{hashdir.strip()}{keys['c.dat']}/{keys['c.dat']}"
+    assert _tree(directory) == {objects: CONTENT}
+    client.git("push", "-q", "origin", "HEAD:refs/heads/main")
+    assert _tree(directory) == {"c.dat": CONTENT, "sub/e.txt": b"in git\n"}
+    client.annex("drop", "-q", "--force", "c.dat")
+    client.annex("get", "-q", "--from", f"origin-{setup.name}", "c.dat")
+    assert (client.path / "c.dat").read_bytes() == CONTENT
