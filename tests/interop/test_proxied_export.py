@@ -294,6 +294,9 @@ def _session(setup: Setup, *, read: bool = True) -> list[Snapshot | dict[str, by
     client.git("mv", "b.dat", "swap")
     client.git("mv", "moved/c.dat", "b.dat")
     client.git("mv", "swap", "moved/c.dat")
+    # A second file with the same key: copied from the first on the remote.
+    (client.path / "dup.dat").write_bytes(CONTENT)
+    client.annex("add", "-q", "dup.dat")
     client.git("commit", "-q", "-m", "swap")
     client.git("push", setup.push_url, "HEAD:refs/heads/main", check=False)
     seen.append(_snapshot(setup, uuid, keys))
@@ -312,6 +315,9 @@ def test_export_matches_git_annex_gateway(tmp_path: Path) -> None:
     with _ours(tmp_path / "ours") as ours:
         got = _session(ours)
     assert got == expected
+    last = got[-1]
+    assert isinstance(last, tuple)
+    assert last[0]["dup.dat"] == last[0]["b.dat"] == CONTENT
 
 
 def test_s3_export_matches_git_annex_gateway(tmp_path: Path) -> None:
@@ -329,7 +335,7 @@ def test_s3_export_matches_git_annex_gateway(tmp_path: Path) -> None:
     assert got == expected
     last = got[-1]
     assert isinstance(last, tuple)
-    assert set(last[0]) >= {"pre/b.dat", "pre/moved/c.dat"}
+    assert set(last[0]) >= {"pre/b.dat", "pre/moved/c.dat", "pre/dup.dat"}
 
 
 def _filtered_session(setup: Setup) -> Snapshot:
