@@ -11,7 +11,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from annexproxy.branch.git_plumbing import GitPlumbing
+from annexproxy.errors import RepositoryError
 from annexproxy.testing.realannex import annex_env
 
 
@@ -62,3 +65,9 @@ def test_tree_without_keeps_emptied_subtrees(tmp_path: Path) -> None:
     assert "z" in paths  # an empty tree, as git-annex leaves it
     assert "d/f" in paths
     assert "d/e" in paths
+
+
+def test_unknown_tree_is_a_repository_error(tmp_path: Path) -> None:
+    repo, _ = _repo(tmp_path)
+    with GitPlumbing(repo) as plumbing, pytest.raises(RepositoryError, match="no tree"):
+        list(plumbing.tree_entries("1" * 40, 10))

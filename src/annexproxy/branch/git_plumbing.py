@@ -307,7 +307,10 @@ class GitPlumbing:
             RepositoryError: the objects cannot be read.
         """
         with self._using():
-            root = self._repo.revparse_single(treeish).peel(pygit2.Tree)
+            try:
+                root = self._repo.revparse_single(treeish).peel(pygit2.Tree)
+            except (KeyError, ValueError, pygit2.InvalidSpecError) as exc:
+                raise RepositoryError(f"no tree {treeish} in {self.gitdir}") from exc
             entries = [(e.name or "", int(e.filemode), str(e.type_str), e.id) for e in root]
         # Depth first in entry order: a subtree's files come before its next sibling.
         pending: list[tuple[str, list[tuple[str, int, str, pygit2.Oid]]]] = [("", entries[::-1])]

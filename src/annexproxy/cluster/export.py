@@ -156,7 +156,9 @@ class ExportState:
         """
         cached = self._trees.get(tree)
         if cached is None:
-            names = await asyncio.to_thread(read_export_tree, self.local.plumbing, tree)
+            names: dict[str, Key] = {}
+            if tree != exportlog.EMPTY_TREE:  # git knows it without storing it
+                names = await asyncio.to_thread(read_export_tree, self.local.plumbing, tree)
             cached = (names, locations_of(names))
             if len(self._trees) >= _TREE_CACHE:
                 self._trees.pop(next(iter(self._trees)))
