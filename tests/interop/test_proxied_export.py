@@ -415,3 +415,25 @@ def test_export_remote_as_cluster_node(tmp_path: Path) -> None:
     client.annex("drop", "-q", "--force", "c.dat")
     client.annex("get", "-q", "--from", f"origin-{setup.name}", "c.dat")
     assert (client.path / "c.dat").read_bytes() == CONTENT
+
+
+def test_sync_exports_too(tmp_path: Path) -> None:
+    """``git annex sync`` pushes main and synced/main (and the git-annex branch): exported."""
+    gateway, directory = _gateway(tmp_path)
+    client = make_ssh_client(gateway, tmp_path / "client", "client")
+    client.git("config", "remote.origin.receivepack", f"{shell_program()} git-receive-pack")
+    client.git("checkout", "-q", "-b", "main")
+    _first_push(client)
+    client.annex("copy", "-q", "--to", "origin-exportsr", "c.dat")
+    client.annex("sync", "-q", "--no-content", "origin")
+    assert _tree(directory) == {"c.dat": CONTENT, "sub/e.txt": b"in git\n"}
+    uuid = gateway.git("config", "remote.exportsr.annex-uuid").stdout.strip()
+    assert _export_value(gateway, uuid) == client.git("rev-parse", "HEAD^{tree}").stdout.strip()
+    # A second sync merges the gateway's branch (graft and export.log included) into the
+    # client's and back; the export stays recorded and readable.
+    client.annex("sync", "-q", "--no-content", "origin")
+    tree = client.git("rev-parse", "HEAD^{tree}").stdout.strip()
+    assert _export_value(gateway, uuid) == tree
+    assert uuid in client.git("show", "git-annex:export.log").stdout
+    client.annex("drop", "-q", "--force", "c.dat")
+    client.annex("get", "-q", "--from", "origin-exportsr", "c.dat")
