@@ -190,6 +190,11 @@ def test_export_on_push(setup: Setup) -> None:
     assert "graft cleanup" in subjects
     graft = next(line.split()[0] for line in log if line.endswith(" graft"))
     assert gateway.git("rev-parse", f"{graft}:export.tree").stdout.strip() == tree
+    assert gateway.git("cat-file", "commit", graft).stdout.endswith("\n\ngraft\n")
+    cleanup = next(line.split()[0] for line in log if line.endswith(" graft cleanup"))
+    assert gateway.git("rev-parse", f"{cleanup}^").stdout.strip() == graft
+    trees = [gateway.git("rev-parse", f"{c}^{{tree}}").stdout for c in (f"{graft}^", cleanup)]
+    assert trees[0] == trees[1]  # the cleanup restores the tree the graft started from
     assert gateway.git("ls-tree", "git-annex", "export.tree").stdout == ""
     # The gateway still lists the remote for the key, now at its file name.
     assert uuid in gateway.annex("whereis", "--key", key, check=False).stdout

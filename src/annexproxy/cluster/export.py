@@ -127,8 +127,9 @@ def graft_export_tree(plumbing: GitPlumbing, local: LocalRepository, tree: str) 
             tip = plumbing.resolve_ref(BRANCH_REF)
             if tip is None:
                 raise RepositoryError(f"{plumbing.gitdir} has no git-annex branch")
-            grafted = plumbing.commit(plumbing.graft_tree(tip, GRAFT_POINT, tree), [tip], "graft")
-            cleanup = plumbing.commit(plumbing.tree_of(tip), [grafted], "graft cleanup")
+            # git-annex commits with `git commit-tree -m`, which ends the message with LF.
+            grafted = plumbing.commit(plumbing.graft_tree(tip, GRAFT_POINT, tree), [tip], "graft\n")
+            cleanup = plumbing.commit(plumbing.tree_of(tip), [grafted], "graft cleanup\n")
             if plumbing.update_ref(BRANCH_REF, cleanup, tip):
                 return cleanup
     raise RepositoryError(f"{BRANCH_REF} kept moving while grafting {tree}; try again")
