@@ -60,6 +60,7 @@ _DUMB: Final = re.compile(
     r"|objects/pack/pack-(?:[0-9a-f]{40}|[0-9a-f]{64})\.(?:pack|idx)"
 )
 log = logging.getLogger("annexproxy.export")
+_MAX_BAND_PAYLOAD: Final = 1000
 _SERVICES: Final = frozenset({"git-upload-pack", "git-receive-pack"})
 # host = IP-literal / reg-name, then an optional port (RFC 3986 3.2.2, restricted so that
 # the value is safe inside the git-config text it goes into).
@@ -283,7 +284,11 @@ class GitHttp:
     async def _receive_pack(
         self, request: web.Request, env: dict[str, str], targets: GatewayTargets
     ) -> web.StreamResponse:
-        """A push; tracking branches it moved are exported before the response ends."""
+        """A push; tracking branches it moved are exported before the response ends.
+
+        What the export reports reaches the client as ``remote:`` lines, as a hook's
+        output would, when the client asked for side-band (git always does).
+        """
         local = targets.local
         try:
             before = await watch(local, targets)
@@ -291,17 +296,22 @@ class GitHttp:
             log.warning("cannot read the tracking branches of %s: %s", local.path, exc)
             before = {}
 
-        async def export() -> None:
+        async def export(first: bytes, last: bytes) -> bytes:
             pushed = moved(local, before)
             if not pushed:
-                return
+                return last
+            lines: list[str] = []
             try:
-                failed = await export_pushed(local, targets, pushed, _log_export)
+                failed = await export_pushed(local, targets, pushed, lines.append)
             except AnnexProxyError as exc:
                 log.warning("export after a push to %s failed: %s", local.path, exc)
-                return
+                lines.append(f"post-receive: export failed: {exc}")
+                failed = 0
             if failed:
-                log.warning("post-receive: %d failed", failed)
+                lines.append(f"post-receive: {failed} failed")
+            for line in lines:
+                log.info("%s", line)
+            return sideband_messages(first, last, lines)
 
         return await respond_with_cgi(request, self.program, env, before_eof=export)
 
@@ -358,8 +368,20 @@ class GitHttp:
         return env
 
 
-def _log_export(line: str) -> None:
-    log.info("%s", line)
+def sideband_messages(first: bytes, last: bytes, lines: Sequence[str]) -> bytes:
+    """The end of a receive-pack response with ``lines`` sent as progress messages.
+
+    A side-band response (its first pkt-line's payload starts with band 1) ends with a
+    flush-pkt; band-2 pkt-lines put before it are shown by git as ``remote: LINE``.
+    Anything else is left as it was.
+    """
+    if not lines or last != b"0000" or first[4:5] != b"\x01":
+        return last
+    out = []
+    for line in lines:
+        payload = b"\x02" + line.encode("utf-8", "replace")[:_MAX_BAND_PAYLOAD] + b"\n"
+        out.append(b"%04x" % (len(payload) + 4) + payload)
+    return b"".join(out) + last
 
 
 def _user_name(policy: AuthPolicy, authorization: str | None, tls: bool) -> str | None:
