@@ -24,6 +24,10 @@ among the URL names of the served repositories, so ``..``, encoded slashes, abso
 paths and symlinks cannot reach anything else (404). Access is the API's `AuthPolicy`:
 fetches, clones and ``config`` are decided as the read endpoint ``checkpresent``, pushes
 (``git-receive-pack``) as the write endpoint ``put``.
+
+A push that moves the tracking branch of a proxied export remote is exported before its
+response ends (git-annex's post-receive hook, `annexproxy.server.export_hook`); the
+report goes to the client as side-band progress lines.
 """
 
 from __future__ import annotations
