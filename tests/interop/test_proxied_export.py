@@ -17,8 +17,10 @@ can be a cluster node, and ``annexproxy post-receive`` works as the hook.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,8 @@ from uuid import uuid4
 import pytest
 
 from annexproxy.branch.paths import journal_name
+from annexproxy.cluster.export import ExportState
+from annexproxy.server.repository import open_repository
 from annexproxy.testing.httpserver import annexproxy_serve
 from annexproxy.testing.realannex import (
     AnnexRepo,
@@ -443,3 +447,53 @@ def test_sync_exports_too(tmp_path: Path) -> None:
     assert uuid in client.git("show", "git-annex:export.log").stdout
     client.annex("drop", "-q", "--force", "c.dat")
     client.annex("get", "-q", "--from", "origin-exportsr", "c.dat")
+
+
+LOCKER = """
+import fcntl, sys
+with open(sys.argv[1], "a") as f:
+    fcntl.lockf(f, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_export_waits_for_the_export_lock(tmp_path: Path) -> None:
+    """Another process holding git-annex's export database lock makes an export wait."""
+    gateway, _ = _gateway(tmp_path)
+    uuid = gateway.git("config", "remote.exportsr.annex-uuid").stdout.strip()
+    lockfile = gateway.annexdir / "export" / uuid / "exportdb.lck"
+    lockfile.parent.mkdir(parents=True)
+    order: list[str] = []
+
+    async def go() -> None:
+        holder = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", LOCKER, str(lockfile),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        try:
+            assert await holder.stdout.readline() == b"locked\n"
+            async with open_repository(gateway.path) as local:
+                state = ExportState(local)
+
+                async def export() -> None:
+                    async with state.exclusive(uuid):
+                        order.append("exported")
+
+                task = asyncio.create_task(export())
+                # Give the export every chance to run: it must still be waiting (a bound,
+                # not a synchronisation: the order below is what proves the wait).
+                done, _ = await asyncio.wait({task}, timeout=0.5)
+                assert not done
+                order.append("released")
+                holder.stdin.close()
+                await task
+        finally:
+            if holder.returncode is None:
+                holder.kill()
+            await holder.wait()
+
+    asyncio.run(go())
+    assert order == ["released", "exported"]
