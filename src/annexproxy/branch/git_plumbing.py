@@ -12,6 +12,10 @@ writing blobs, building a tree from a base tree plus changed files (nested
 ``TreeBuilder``s, so a million-key tree is never loaded whole), union-merging a
 sibling's tree into it (tree diff, so only changed subtrees are read), commits, and a
 compare-and-swap ref update. Commits and ids cross this interface as hex strings.
+
+Exports read project trees through it too (every entry with its mode, small blobs'
+content), leave entries out of a tree, and graft a tree into a commit's tree; they live
+here because they need the open repository this class owns (hence its length).
 """
 
 from __future__ import annotations
