@@ -177,3 +177,14 @@ def test_parse_cgi_head() -> None:
 def test_parse_cgi_head_refuses(line: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
         parse_cgi_head([line])
+
+
+def test_export_report_as_sideband_progress() -> None:
+    from annexproxy.server.git_http import sideband_messages
+
+    first = b"0030\x01000eunpack ok\n"
+    assert sideband_messages(first, b"0000", ["export r f ok"]) == (b"0013\x02export r f ok\n0000")
+    # No side-band, nothing to say, or an unexpected end: left as it was.
+    assert sideband_messages(b"000eunpack ok\n", b"0000", ["x"]) == b"0000"
+    assert sideband_messages(first, b"0000", []) == b"0000"
+    assert sideband_messages(first, b"ok\n0", ["x"]) == b"ok\n0"

@@ -12,13 +12,17 @@ writing blobs, building a tree from a base tree plus changed files (nested
 ``TreeBuilder``s, so a million-key tree is never loaded whole), union-merging a
 sibling's tree into it (tree diff, so only changed subtrees are read), commits, and a
 compare-and-swap ref update. Commits and ids cross this interface as hex strings.
+
+Exports read project trees through it too (every entry with its mode, small blobs'
+content), leave entries out of a tree, and graft a tree into a commit's tree; they live
+here because they need the open repository this class owns (hence its length).
 """
 
 from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,6 +308,91 @@ class GitPlumbing:
                 for delta in diff.deltas
                 if delta.status != pygit2.enums.DeltaStatus.DELETED
             ]
+
+    def tree_entries(
+        self, treeish: str, small: int
+    ) -> Iterator[tuple[str, int, str, bytes | None]]:
+        """Every non-tree entry below ``treeish`` as (path, mode, id, content), in git order.
+
+        ``content`` is the blob's bytes when it is at most ``small`` bytes (symlink
+        targets, pointer files), else None (also for submodule entries).
+
+        Raises:
+            RepositoryError: the objects cannot be read.
+        """
+        with self._using():
+            try:
+                root = self._repo.revparse_single(treeish).peel(pygit2.Tree)
+            except (KeyError, ValueError, pygit2.InvalidSpecError) as exc:
+                raise RepositoryError(f"no tree {treeish} in {self.gitdir}") from exc
+            entries = [(e.name or "", int(e.filemode), str(e.type_str), e.id) for e in root]
+        # Depth first in entry order: a subtree's files come before its next sibling.
+        pending: list[tuple[str, list[tuple[str, int, str, pygit2.Oid]]]] = [("", entries[::-1])]
+        while pending:
+            prefix, todo = pending[-1]
+            if not todo:
+                pending.pop()
+                continue
+            name, mode, kind, oid = todo.pop()
+            with self._using():
+                if kind == "tree":
+                    sub = self._repo[oid].peel(pygit2.Tree)
+                    inner = [(e.name or "", int(e.filemode), str(e.type_str), e.id) for e in sub]
+                    pending.append((prefix + name + "/", inner[::-1]))
+                    continue
+                content = None
+                if kind == "blob":
+                    blob = self._repo[oid].peel(pygit2.Blob)
+                    content = bytes(blob.data) if blob.size <= small else None
+            yield prefix + name, int(mode), str(oid), content
+
+    def rev_tree(self, spec: str) -> str | None:
+        """The tree a revision names (``main``, ``refs/heads/x:sub/dir``), or None.
+
+        Raises:
+            RepositoryError: the objects cannot be read.
+        """
+        with self._using():
+            try:
+                return str(self._repo.revparse_single(spec).peel(pygit2.Tree).id)
+            except (KeyError, ValueError, pygit2.InvalidSpecError):
+                return None
+
+    def tree_without(self, tree: str, paths: Collection[str]) -> str:
+        """``tree`` with the non-tree entries at ``paths`` left out (``Git.Tree.adjustTree``).
+
+        Subtrees left empty stay, as empty trees, as git-annex's adjustment keeps them.
+
+        Raises:
+            RepositoryError: the objects cannot be read or written.
+        """
+        with self._using():
+            root = self._repo.revparse_single(tree).peel(pygit2.Tree)
+            return str(self._without(root, "", frozenset(paths)))
+
+    def _without(self, tree: pygit2.Tree, prefix: str, paths: frozenset[str]) -> pygit2.Oid:
+        builder = self._repo.TreeBuilder(tree)
+        for entry in tree:
+            name = entry.name or ""
+            path = prefix + name
+            if entry.type_str == "tree":
+                if any(p.startswith(path + "/") for p in paths):
+                    sub = self._repo[entry.id].peel(pygit2.Tree)
+                    builder.insert(name, self._without(sub, path + "/", paths), entry.filemode)
+            elif path in paths:
+                builder.remove(name)
+        return builder.write()
+
+    def graft_tree(self, commit: str, path: str, tree: str) -> str:
+        """``commit``'s tree with the tree ``tree`` added at top-level name ``path``.
+
+        Raises:
+            RepositoryError: the objects cannot be read or written.
+        """
+        with self._using():
+            builder = self._repo.TreeBuilder(self._tree_of(commit))
+            builder.insert(path, pygit2.Oid(hex=tree), pygit2.enums.FileMode.TREE)
+            return str(builder.write())
 
     # --- writing objects and refs -------------------------------------------------------
 

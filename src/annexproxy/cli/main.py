@@ -1,6 +1,7 @@
 """`annexproxy`: the command-line entry point. The only place that prints for the CLI.
 
-Subcommands: demo, serve, the gateway admin commands, wants and matchexpression.
+Subcommands: demo, serve, sim, post-receive, the gateway admin commands, wants and
+matchexpression.
 Errors derived from `AnnexProxyError` end with a message and exit status 1; nothing else
 is caught here.
 """
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from annexproxy import __version__
-from annexproxy.cli import demo, serve, sim
+from annexproxy.cli import demo, postreceive, serve, sim
 from annexproxy.cli.admin import add_admin_commands
 from annexproxy.cli.wants import add_wants_commands
 from annexproxy.errors import AnnexProxyError
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     serve.add_parser(sub)
     sim.add_parser(sub)
+    postreceive.add_parser(sub)
     add_admin_commands(sub)
     add_wants_commands(sub)
     return parser

@@ -23,6 +23,7 @@ from typing import Literal
 
 from annexproxy.cluster.gateway import GatewayTargets
 from annexproxy.errors import AnnexProxyError, ConfigError
+from annexproxy.server.export_hook import export_pushed, moved, watch
 from annexproxy.server.p2p_session import AccessMode, P2PSession, SessionOptions
 from annexproxy.server.repository import open_repository, read_repository_uuid
 from annexproxy.transports.streams import FdStream
@@ -193,10 +194,40 @@ def _git_shell(words: Sequence[str], env: Mapping[str, str]) -> int:
         _check_directory(resolve_directory(words[1], env), env)
     # git-shell's sq_dequote() insists on single-quoted arguments, which shlex.join omits.
     line = " ".join([words[0], *("'" + w.replace("'", "'\\''") + "'" for w in words[1:])])
+    if words[0] == "git-receive-pack" and len(words) > 1:
+        directory = resolve_directory(words[1], env)
+        if read_repository_uuid(directory) is not None:
+            return asyncio.run(_receive_pack(directory, line))
     result = subprocess.run(["git-shell", "-c", line], check=False)
     if result.returncode != 0:
         raise ConfigError("git-shell failed")
     return 0
+
+
+async def _receive_pack(directory: Path, line: str) -> int:
+    """Run receive-pack, then export pushed tracking branches (git-annex's post-receive)."""
+    async with AsyncExitStack() as stack:
+        local = await stack.enter_async_context(open_repository(directory))
+        targets = GatewayTargets(local, stack)
+        try:
+            before = await watch(local, targets)
+        except AnnexProxyError as exc:
+            _hook_report(f"post-receive: cannot read the tracking branches: {exc}")
+            before = {}
+        proc = await asyncio.create_subprocess_exec("git-shell", "-c", line)
+        if await proc.wait() != 0:
+            raise ConfigError("git-shell failed")
+        pushed = moved(local, before)
+        if pushed:
+            failed = await export_pushed(local, targets, pushed, _hook_report)
+            if failed:
+                _hook_report(f"post-receive: {failed} failed")
+    return 0
+
+
+def _hook_report(message: str) -> None:
+    sys.stderr.write(f"{message}\n")
+    sys.stderr.flush()
 
 
 def run_shell(argv: Sequence[str], env: Mapping[str, str]) -> int:

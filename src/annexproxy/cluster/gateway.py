@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from annexproxy.cluster.clusterstore import ClusterStorage, Wants
+from annexproxy.cluster.export import ExportState
 from annexproxy.cluster.health import NodeHealth
 from annexproxy.cluster.nodes import GatewayLogged, RepositoryChunkLog, open_node
 from annexproxy.cluster.topology import NodeAddress, Topology, build_topology
@@ -61,6 +62,12 @@ class GatewayTargets:
         self._lock = asyncio.Lock()
         self._preferred: PreferredWants | None = None
         self._preferred_at = float("-inf")
+        self.exports = ExportState(local)
+
+    @property
+    def local(self) -> LocalRepository:
+        """The gateway repository."""
+        return self._local
 
     @property
     def own(self) -> RepoUUID:
@@ -115,6 +122,7 @@ class GatewayTargets:
                         chunk_log=RepositoryChunkLog(self._local),
                         annexdir=self._local.journal.annexdir,
                         local=self._local_settings(),
+                        exports=self.exports,
                     )
                 except AnnexProxyError as exc:
                     log.warning("cannot open node %s: %s", topology.describe(uuid), exc)
@@ -178,6 +186,10 @@ class GatewayTargets:
         await self._local.record(key, uuid, present)
         if self._preferred is not None:
             self._preferred.note_location(key, RepoUUID(uuid), present=present)
+
+    async def wants(self, node: RepoUUID, key: Key, associated_file: str | None) -> bool:
+        """Whether ``node``'s preferred content wants ``key`` (as file ``associated_file``)."""
+        return await self._preferred_wants(node, key, associated_file)
 
     async def _preferred_wants(self, node: RepoUUID, key: Key, associated_file: str | None) -> bool:
         """Whether ``node``'s preferred content wants ``key``, as git-annex's gateway asks.

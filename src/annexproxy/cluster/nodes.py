@@ -17,13 +17,15 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from pathlib import Path
 
 from annexproxy.branch.paths import key_log_path
+from annexproxy.cluster.export import ExportState
 from annexproxy.cluster.topology import NodeAddress, is_local_url
-from annexproxy.errors import PartialRemoval
+from annexproxy.errors import ConfigError, PartialRemoval
 from annexproxy.keys import Key
 from annexproxy.server.repository import LocalRepository, open_repository
 from annexproxy.special.backend import LocalSettings
 from annexproxy.special.chunking import CHUNK_LOG, chunk_size_of
-from annexproxy.special.registry import open_backend
+from annexproxy.special.exportbackend import ExportTreeBackend
+from annexproxy.special.registry import open_backend, open_export_actions
 from annexproxy.special.storage import ChunkLog, SpecialRemoteStorage
 from annexproxy.storage.base import (
     ContentLock,
@@ -111,25 +113,34 @@ async def open_special(
     chunk_log: ChunkLog | None,
     annexdir: Path | None = None,
     local: LocalSettings | None = None,
+    exports: ExportState | None = None,
 ) -> Storage:
     """Open a special remote node (directory, S3, external) as a storage.
 
     Uploads to it lock ``<annexdir>/transfer/upload/<uuid>/lck.<keyfile>`` (git-annex's
     upload transfer lock) when the gateway's ``annexdir`` is given. ``local`` is the
-    gateway's settings (fsync, annex.diskreserve).
+    gateway's settings (fsync, annex.diskreserve). An ``exporttree=yes`` remote keeps
+    keys under the file names of its current export (``exports``).
 
     Raises:
         ConfigError: its type is not supported or its configuration is incomplete.
     """
     special = address.special
     assert special is not None
+    lock_dir = None if annexdir is None else annexdir / "transfer" / "upload" / address.uuid
+    if special.exporttree:
+        if exports is None:
+            raise ConfigError(f"special remote {special.name!r} is an export: open it at a gateway")
+        actions = open_export_actions(special, stack, base=base)
+        exported = ExportTreeBackend(actions, exports.locator(address.uuid))
+        return SpecialRemoteStorage(address.uuid, exported, lock_dir=lock_dir)
     backend = await open_backend(special, stack, base=base, local=local)
     return SpecialRemoteStorage(
         address.uuid,
         backend,
         chunk_size=chunk_size_of(special),
         chunk_log=chunk_log,
-        lock_dir=None if annexdir is None else annexdir / "transfer" / "upload" / address.uuid,
+        lock_dir=lock_dir,
     )
 
 
@@ -143,6 +154,7 @@ async def open_node(
     chunk_log: ChunkLog | None = None,
     annexdir: Path | None = None,
     local: LocalSettings | None = None,
+    exports: ExportState | None = None,
 ) -> Storage:
     """Open the node's storage; its resources are closed with ``stack``.
 
@@ -158,7 +170,13 @@ async def open_node(
     """
     if address.special is not None:
         return await open_special(
-            address, stack, base=base, chunk_log=chunk_log, annexdir=annexdir, local=local
+            address,
+            stack,
+            base=base,
+            chunk_log=chunk_log,
+            annexdir=annexdir,
+            local=local,
+            exports=exports,
         )
     url = address.url
     if is_local_url(url) and not address.annex_url:

@@ -111,6 +111,8 @@ def build_topology(entries: Mapping[str, str], config: BranchConfig) -> Topology
             continue
         address = _address(entries, name, entry.uuid)
         special = find_special_remote(entries, config.remotes, name)
+        if special is not None and not special.proxiable:
+            continue  # exporttree=yes without annexobjects=yes (clusters.md 8)
         nodes[RepoUUID(entry.uuid)] = replace(address, special=special) if special else address
     clusters = {
         RepoUUID(cu): frozenset(RepoUUID(n) for n in members if n in nodes)

@@ -24,6 +24,10 @@ among the URL names of the served repositories, so ``..``, encoded slashes, abso
 paths and symlinks cannot reach anything else (404). Access is the API's `AuthPolicy`:
 fetches, clones and ``config`` are decided as the read endpoint ``checkpresent``, pushes
 (``git-receive-pack``) as the write endpoint ``put``.
+
+A push that moves the tracking branch of a proxied export remote is exported before its
+response ends (git-annex's post-receive hook, `annexproxy.server.export_hook`); the
+report goes to the client as side-band progress lines.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -41,9 +46,11 @@ from urllib.parse import parse_qs, quote, unquote
 
 from aiohttp import web
 
-from annexproxy.errors import ConfigError
+from annexproxy.cluster.gateway import GatewayTargets
+from annexproxy.errors import AnnexProxyError, ConfigError
 from annexproxy.p2phttp.api import HttpError
 from annexproxy.p2phttp.auth import AuthPolicy
+from annexproxy.server.export_hook import export_pushed, moved, watch
 from annexproxy.server.served import ServedRepositories, ServedRepository
 from annexproxy.transports.cgi import respond_with_cgi
 
@@ -56,6 +63,8 @@ _DUMB: Final = re.compile(
     r"|objects/[0-9a-f]{2}/(?:[0-9a-f]{38}|[0-9a-f]{62})"
     r"|objects/pack/pack-(?:[0-9a-f]{40}|[0-9a-f]{64})\.(?:pack|idx)"
 )
+log = logging.getLogger("annexproxy.export")
+_MAX_BAND_PAYLOAD: Final = 1000
 _SERVICES: Final = frozenset({"git-upload-pack", "git-receive-pack"})
 # host = IP-literal / reg-name, then an optional port (RFC 3986 3.2.2, restricted so that
 # the value is safe inside the git-config text it goes into).
@@ -210,6 +219,10 @@ class GitUrlMap:
                 return url_names(tuple(relative), bare=bare, at_root=False)
         return []
 
+    def gateway(self, path: Path) -> GatewayTargets | None:
+        """The routing of the repository at ``path`` (exports after pushes need it)."""
+        return self._repositories.gateway(path)
+
     def clone_urls(self, base: str) -> list[str]:
         """The URL of every repository served so far (its real name), below ``base``."""
         self._rebuild()
@@ -265,9 +278,46 @@ class GitHttp:
             if wanted.kind == "config":
                 return self._config(request, served)
             env = self._cgi_env(request, served, wanted)
+            targets = self.urls.gateway(served.path)
+            if request.method == "POST" and wanted.write and targets is not None:
+                return await self._receive_pack(request, env, targets)
             return await respond_with_cgi(request, self.program, env)
         except HttpError as exc:
             return web.Response(status=exc.status, text=exc.body or None, headers=exc.headers)
+
+    async def _receive_pack(
+        self, request: web.Request, env: dict[str, str], targets: GatewayTargets
+    ) -> web.StreamResponse:
+        """A push; tracking branches it moved are exported before the response ends.
+
+        What the export reports reaches the client as ``remote:`` lines, as a hook's
+        output would, when the client asked for side-band (git always does).
+        """
+        local = targets.local
+        try:
+            before = await watch(local, targets)
+        except AnnexProxyError as exc:
+            log.warning("cannot read the tracking branches of %s: %s", local.path, exc)
+            before = {}
+
+        async def export(first: bytes, last: bytes) -> bytes:
+            pushed = moved(local, before)
+            if not pushed:
+                return last
+            lines: list[str] = []
+            try:
+                failed = await export_pushed(local, targets, pushed, lines.append)
+            except AnnexProxyError as exc:
+                log.warning("export after a push to %s failed: %s", local.path, exc)
+                lines.append(f"post-receive: export failed: {exc}")
+                failed = 0
+            if failed:
+                lines.append(f"post-receive: {failed} failed")
+            for line in lines:
+                log.info("%s", line)
+            return sideband_messages(first, last, lines)
+
+        return await respond_with_cgi(request, self.program, env, before_eof=export)
 
     def clone_urls(self, base: str) -> list[str]:
         """The URL of every repository served so far, below ``base`` (for the log)."""
@@ -320,6 +370,22 @@ class GitHttp:
         # refuse receive-pack without REMOTE_USER (and allow it with one).
         _add_git_config(env, "http.receivepack", "true" if wanted.write else "false")
         return env
+
+
+def sideband_messages(first: bytes, last: bytes, lines: Sequence[str]) -> bytes:
+    """The end of a receive-pack response with ``lines`` sent as progress messages.
+
+    A side-band response (its first pkt-line's payload starts with band 1) ends with a
+    flush-pkt; band-2 pkt-lines put before it are shown by git as ``remote: LINE``.
+    Anything else is left as it was.
+    """
+    if not lines or last != b"0000" or first[4:5] != b"\x01":
+        return last
+    out = []
+    for line in lines:
+        payload = b"\x02" + line.encode("utf-8", "replace")[:_MAX_BAND_PAYLOAD] + b"\n"
+        out.append(b"%04x" % (len(payload) + 4) + payload)
+    return b"".join(out) + last
 
 
 def _user_name(policy: AuthPolicy, authorization: str | None, tls: bool) -> str | None:

@@ -112,6 +112,10 @@ class ServedRepositories:
                 return ServedRepository(path=path, storage=storage)
         return None
 
+    def gateway(self, path: Path) -> GatewayTargets | None:
+        """The routing of the repository served from ``path`` (None: not served)."""
+        return self._targets.get(path)
+
     async def refresh(self) -> None:
         """Look for new repositories below the directories (at most once per interval).
 

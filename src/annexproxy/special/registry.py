@@ -11,6 +11,7 @@ from pathlib import Path
 
 from annexproxy.errors import ConfigError
 from annexproxy.special.backend import LocalSettings, RemoteBackend
+from annexproxy.special.exportactions import ExportActions
 from annexproxy.special.remote import SpecialRemote
 
 
@@ -55,3 +56,30 @@ async def open_backend(
             backend = EncryptedBackend(backend, cipher)
     stack.push_async_callback(backend.aclose)
     return backend
+
+
+def open_export_actions(
+    remote: SpecialRemote, stack: AsyncExitStack, *, base: Path
+) -> ExportActions:
+    """The file-name operations of an ``exporttree=yes`` remote; closed with ``stack``.
+
+    Raises:
+        ConfigError: its type cannot export through annexproxy, or it is not configured.
+    """
+    if remote.type == "directory":
+        from annexproxy.special.directory import directory_of
+        from annexproxy.special.exportactions import DirectoryExport
+
+        return DirectoryExport(directory_of(remote, base))
+    if remote.type == "S3":
+        from annexproxy.special.s3 import S3Backend
+        from annexproxy.special.s3config import s3_settings
+        from annexproxy.special.s3export import S3Export
+
+        backend = S3Backend(s3_settings(remote, base=base))
+        stack.push_async_callback(backend.aclose)
+        return S3Export(backend)
+    raise ConfigError(
+        f"special remote {remote.name!r} has type {remote.type!r} with exporttree=yes, "
+        "which annexproxy cannot proxy (supported: directory, S3)"
+    )

@@ -32,6 +32,25 @@ class SpecialRemote:
         value = self.git.get(f"annex-{name}")
         return value if value is not None else self.params.get(name)
 
+    @property
+    def exporttree(self) -> bool:
+        """Configured with ``exporttree=yes``: files are kept under their tree names."""
+        return self.params.get("exporttree") == "yes"
+
+    @property
+    def annexobjects(self) -> bool:
+        """An export remote with ``annexobjects=yes``: other keys go to its object area."""
+        return self.exporttree and self.params.get("annexobjects") == "yes"
+
+    @property
+    def proxiable(self) -> bool:
+        """Whether a gateway may proxy it.
+
+        git-annex's updateproxy refuses an export remote without annexobjects=yes: it
+        could not store keys outside the export.
+        """
+        return not self.exporttree or self.annexobjects
+
 
 def remote_git_config(entries: Mapping[str, str], name: str) -> dict[str, str]:
     """The ``remote.NAME.*`` entries of a git config, keyed by what follows the name."""

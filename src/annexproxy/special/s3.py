@@ -42,6 +42,7 @@ from contextlib import (
     contextmanager,
     suppress,
 )
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,20 @@ async def open_s3(remote: SpecialRemote, *, base: Path) -> RemoteBackend:
         ConfigError: a setting is malformed or no credentials can be found.
     """
     return S3Backend(s3_settings(remote, base=base))
+
+
+@dataclass(frozen=True, slots=True)
+class ExportName:
+    """A file of an exported tree (``exporttree=yes``): stored as ``fileprefix`` + path."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+ObjectName = Key | ExportName
+"""What an object is named after: a key, or an exported file name."""
 
 
 class S3Backend:
@@ -120,12 +135,18 @@ class S3Backend:
             args["ACL"] = "public-read"
         return args
 
-    def _where(self, name: Key) -> str:
+    def object_name(self, name: ObjectName) -> str:
+        """The bucket object of a key, or of an exported file (``fileprefix`` + its path)."""
+        if isinstance(name, ExportName):
+            return self.settings.fileprefix + name.path
+        return self.settings.object_name(name)
+
+    def _where(self, name: ObjectName) -> str:
         s = self.settings
-        return f"{s.endpoint_url}/{s.bucket}/{s.object_name(name)} (S3 remote {s.remote!r})"
+        return f"{s.endpoint_url}/{s.bucket}/{self.object_name(name)} (S3 remote {s.remote!r})"
 
     @contextmanager
-    def _map_errors(self, name: Key, action: str) -> Iterator[None]:
+    def _map_errors(self, name: ObjectName, action: str) -> Iterator[None]:
         """Turn S3 error answers and lost connections during ``action`` into StorageErrors."""
         try:
             yield
@@ -138,7 +159,7 @@ class S3Backend:
                 "running and reachable"
             ) from exc
 
-    def _client_error(self, exc: S3Error, name: Key, action: str) -> StorageError:
+    def _client_error(self, exc: S3Error, name: ObjectName, action: str) -> StorageError:
         code, message = exc.code, exc.message
         if code in _NOT_FOUND_CODES:
             return KeyNotPresent(f"{self._where(name)} is not present", key=str(name))
@@ -162,7 +183,7 @@ class S3Backend:
         return StorageError(f"cannot {action} {self._where(name)}: {code} {message}".rstrip())
 
     @asynccontextmanager
-    async def store(self, name: Key, size: int | None) -> AsyncIterator[StoreSession]:
+    async def store(self, name: ObjectName, size: int | None) -> AsyncIterator[StoreSession]:
         """Start storing ``name``; see `annexproxy.special.backend.RemoteBackend.store`.
 
         Raises:
@@ -180,14 +201,14 @@ class S3Backend:
             if not session.committed:
                 await session.abort()
 
-    async def retrieve(self, name: Key, offset: int = 0) -> AsyncIterator[bytes]:
+    async def retrieve(self, name: ObjectName, offset: int = 0) -> AsyncIterator[bytes]:
         """Yield the object's bytes from ``offset``.
 
         Raises:
             KeyNotPresent: there is no such object.
             StorageError: reading failed part way (NodeUnavailable: connection lost).
         """
-        args = {"Bucket": self.settings.bucket, "Key": self.settings.object_name(name)}
+        args = {"Bucket": self.settings.bucket, "Key": self.object_name(name)}
         if offset:
             args["Range"] = f"bytes={offset}-"
         with self._map_errors(name, "read"):
@@ -219,11 +240,11 @@ class S3Backend:
                 f"reading {self._where(name)} stopped after {got} of {expected} bytes"
             )
 
-    def local_path(self, name: Key) -> Path | None:
+    def local_path(self, name: ObjectName) -> Path | None:
         """S3 objects have no local file."""
         return None
 
-    async def present(self, name: Key) -> bool:
+    async def present(self, name: ObjectName) -> bool:
         """Tell whether the object is in the bucket (a HEAD request).
 
         Raises:
@@ -232,13 +253,13 @@ class S3Backend:
         try:
             with self._map_errors(name, "check"):
                 await (await self.client()).head_object(
-                    Bucket=self.settings.bucket, Key=self.settings.object_name(name)
+                    Bucket=self.settings.bucket, Key=self.object_name(name)
                 )
         except KeyNotPresent:
             return False
         return True
 
-    async def remove(self, name: Key) -> None:
+    async def remove(self, name: ObjectName) -> None:
         """Delete the object (deleting an absent object succeeds in S3).
 
         Raises:
@@ -246,7 +267,22 @@ class S3Backend:
         """
         with self._map_errors(name, "remove"):
             await (await self.client()).delete_object(
-                Bucket=self.settings.bucket, Key=self.settings.object_name(name)
+                Bucket=self.settings.bucket, Key=self.object_name(name)
+            )
+
+    async def copy(self, source: ObjectName, dest: ObjectName) -> None:
+        """Copy an object within the bucket, server side.
+
+        Raises:
+            KeyNotPresent: there is no source object.
+            StorageError: the copy failed.
+        """
+        bucket = self.settings.bucket
+        with self._map_errors(source, "copy"):
+            await (await self.client()).copy_object(
+                Bucket=bucket,
+                Key=self.object_name(dest),
+                CopySource={"Bucket": bucket, "Key": self.object_name(source)},
             )
 
     async def aclose(self) -> None:
@@ -278,7 +314,7 @@ class _StreamedRequest:
     def __init__(
         self,
         backend: S3Backend,
-        name: Key,
+        name: ObjectName,
         call: Callable[[_Body], Coroutine[Any, Any, dict[str, Any]]],
     ) -> None:
         self._backend = backend
@@ -334,7 +370,7 @@ class _PutSession:
     end of the data must leave nothing behind).
     """
 
-    def __init__(self, backend: S3Backend, name: Key, size: int) -> None:
+    def __init__(self, backend: S3Backend, name: ObjectName, size: int) -> None:
         self._backend = backend
         self._name = name
         self._size = size
@@ -347,7 +383,7 @@ class _PutSession:
         s = self._backend.settings
         answer: dict[str, Any] = await (await self._backend.client()).put_object(
             Bucket=s.bucket,
-            Key=s.object_name(self._name),
+            Key=self._backend.object_name(self._name),
             Body=body,
             ContentLength=self._size,
             **self._backend.store_args(single=True),
@@ -410,9 +446,13 @@ class _PutSession:
         s = self._backend.settings
         with suppress(Exception):
             client = await self._backend.client()
-            head = await client.head_object(Bucket=s.bucket, Key=s.object_name(self._name))
+            head = await client.head_object(
+                Bucket=s.bucket, Key=self._backend.object_name(self._name)
+            )
             if head.get("ContentLength") != self._size:
-                await client.delete_object(Bucket=s.bucket, Key=s.object_name(self._name))
+                await client.delete_object(
+                    Bucket=s.bucket, Key=self._backend.object_name(self._name)
+                )
 
 
 class _MultipartSession:
@@ -425,7 +465,9 @@ class _MultipartSession:
     part is stored with a single PUT instead, as git-annex does for small files.
     """
 
-    def __init__(self, backend: S3Backend, name: Key, size: int | None, partsize: int) -> None:
+    def __init__(
+        self, backend: S3Backend, name: ObjectName, size: int | None, partsize: int
+    ) -> None:
         self._backend = backend
         self._name = name
         self._size = size
@@ -444,7 +486,7 @@ class _MultipartSession:
 
     @property
     def _object(self) -> str:
-        return self._backend.settings.object_name(self._name)
+        return self._backend.object_name(self._name)
 
     async def _upload_id_now(self) -> str:
         if self._upload_id is None:

@@ -449,6 +449,49 @@ class S3Client:
         """DELETE an object (absent objects too)."""
         await self._done(await self._request("DELETE", Bucket, Key))
 
+    async def copy_object(
+        self, *, Bucket: str, Key: str, CopySource: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Copy an object server side (``CopySource``: its ``Bucket`` and ``Key``)."""
+        source = quote(f"/{CopySource['Bucket']}/{CopySource['Key']}", safe="/~")
+        response = await self._request(
+            "PUT",
+            Bucket,
+            Key,
+            operation="CopyObject",
+            headers={"x-amz-copy-source": source},
+            length=0,
+        )
+        answer = await self._done(response)
+        if b"<Error>" in answer:  # a copy may fail after its 200 status line
+            raise _error_of(200, answer)
+        return {}
+
+    async def list_objects_v2(
+        self, *, Bucket: str, Prefix: str = "", ContinuationToken: str | None = None
+    ) -> dict[str, Any]:
+        """One page of a bucket's objects: ``Contents`` (``Key``, ``Size``), continuation."""
+        params = {"list-type": "2"}
+        if Prefix:
+            params["prefix"] = Prefix
+        if ContinuationToken:
+            params["continuation-token"] = ContinuationToken
+        body = await self._done(await self._request("GET", Bucket, params=params))
+        contents = []
+        found: dict[str, Any] = {"IsTruncated": False}
+        for item in ElementTree.fromstring(body):
+            tag = _NS.sub("", item.tag)
+            if tag == "Contents":
+                fields = {_NS.sub("", c.tag): c.text or "" for c in item}
+                contents.append({"Key": fields.get("Key", ""), "Size": int(fields.get("Size", 0))})
+            elif tag == "IsTruncated":
+                found["IsTruncated"] = item.text == "true"
+            elif tag == "NextContinuationToken" and item.text:
+                found["NextContinuationToken"] = item.text
+        if contents:
+            found["Contents"] = contents
+        return found
+
     async def list_buckets(self) -> None:
         """List the account's buckets (the answer is not parsed: a liveness check)."""
         assert self._session is not None, "use the client in `async with`"

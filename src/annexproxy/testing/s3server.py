@@ -25,11 +25,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from annexproxy.special.s3client import S3Client
+
+T = TypeVar("T")
 
 ACCESS_KEY = "annexproxytest"
 SECRET_KEY = "annexproxytestsecret"
@@ -107,8 +113,25 @@ class S3Server:
         _run(self, "create_bucket", Bucket=name)
         self.buckets.append(name)
 
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        """Every object of a bucket and its content, by name."""
+        return _in_thread(_objects(self, bucket))
 
-async def _call(server: S3Server, operation: str, **args: object) -> object:
+
+async def _objects(server: S3Server, bucket: str) -> dict[str, bytes]:
+    async with _client(server) as client:
+        found: dict[str, bytes] = {}
+        listing = await client.list_objects_v2(Bucket=bucket)
+        if listing["IsTruncated"]:
+            raise AssertionError(f"bucket {bucket} holds more objects than one listing page")
+        for entry in listing.get("Contents", []):
+            response = await client.get_object(Bucket=bucket, Key=entry["Key"])
+            async with response["Body"] as body:
+                found[entry["Key"]] = await body.read()
+        return found
+
+
+def _client(server: S3Server) -> S3Client:
     from annexproxy.special.s3client import S3Client, S3Endpoint
 
     endpoint = S3Endpoint(
@@ -118,7 +141,16 @@ async def _call(server: S3Server, operation: str, **args: object) -> object:
         path_style=True,
         credentials=(server.access_key, server.secret_key),
     )
-    async with S3Client(endpoint, connect_timeout=10, read_timeout=30) as client:
+    return S3Client(endpoint, connect_timeout=10, read_timeout=30)
+
+
+def _in_thread(coro: Coroutine[Any, Any, T]) -> T:
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _call(server: S3Server, operation: str, **args: object) -> object:
+    async with _client(server) as client:
         result: object = await getattr(client, operation)(**args)
         return result
 

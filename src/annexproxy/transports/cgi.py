@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -31,6 +31,7 @@ BODY_IDLE_TIMEOUT: Final = 300.0  # a client that sends nothing for this long is
 OUTPUT_IDLE_TIMEOUT: Final = 600.0  # a program that writes nothing for this long is killed
 EXIT_WAIT: Final = 10.0
 STDERR_TAIL: Final = 4096
+HELD_BACK: Final = 4  # bytes of output a finisher may replace (a final pkt-line flush)
 # Connection-level fields a CGI program must not set (RFC 9110 7.6.1); aiohttp owns them.
 HOP_BY_HOP: Final = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"}
@@ -38,6 +39,8 @@ HOP_BY_HOP: Final = frozenset(
 _STATUS: Final = re.compile(r"([0-9]{3})(?: (.*))?")
 _FIELD_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 log = logging.getLogger("annexproxy.cgi")
+Finisher = Callable[[bytes, bytes], Awaitable[bytes]]
+"""Given the first bytes of the body and the held-back last ones, the body's end."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +88,11 @@ def parse_cgi_head(lines: Sequence[bytes]) -> CgiHead:
 
 
 async def respond_with_cgi(
-    request: web.Request, argv: Sequence[str], env: Mapping[str, str]
+    request: web.Request,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    before_eof: Finisher | None = None,
 ) -> web.StreamResponse:
     """Run ``argv`` as a CGI program for ``request`` and stream its answer to the client.
 
@@ -93,6 +100,10 @@ async def respond_with_cgi(
         request: the request; its body (if any) becomes the program's stdin.
         argv: the program and its arguments.
         env: the complete environment of the program (CGI meta-variables included).
+        before_eof: awaited once the program wrote all its output and exited, before
+            the response ends (work the client must not see as finished before it is).
+            The last `HELD_BACK` bytes of the output are held back and handed to it with
+            the first ones; what it returns ends the response in their place.
 
     Returns:
         The response, already sent. If the program fails before writing its header
@@ -119,7 +130,7 @@ async def respond_with_cgi(
             group.create_task(_collect_stderr(proc, tail))
             complete = False
             try:
-                response, complete = await _relay(request, proc)
+                response, complete = await _relay(request, proc, before_eof)
                 return response
             finally:
                 feeder.cancel()
@@ -198,7 +209,9 @@ async def _read_head(proc: asyncio.subprocess.Process) -> CgiHead | None:
 
 
 async def _relay(
-    request: web.Request, proc: asyncio.subprocess.Process
+    request: web.Request,
+    proc: asyncio.subprocess.Process,
+    before_eof: Finisher | None,
 ) -> tuple[web.StreamResponse, bool]:
     """Send the child's answer: its header block, then its stdout as the body.
 
@@ -222,12 +235,23 @@ async def _relay(
         if request.method == "HEAD":
             await response.write_eof()
             return response, False
+        first, held = b"", b""
         while True:
             async with asyncio.timeout(OUTPUT_IDLE_TIMEOUT):
                 chunk = await proc.stdout.read(CHUNK)
             if not chunk:
                 break
-            await response.write(chunk)
+            if before_eof is None:
+                await response.write(chunk)
+                continue
+            first = (first + chunk)[: HELD_BACK + 1] if len(first) <= HELD_BACK else first
+            data = held + chunk
+            held, out = data[-HELD_BACK:], data[:-HELD_BACK]
+            if out:
+                await response.write(out)
+        if before_eof is not None:
+            await _reap(proc)
+            await response.write(await before_eof(first, held))
         await response.write_eof()
     except ConnectionError as exc:
         log.info("client went away during a CGI response: %s", exc)
