@@ -294,6 +294,8 @@ class S3Client:
                 credentials=ep.credentials,
                 now=time.time(),
             )
+        for observe in self.observers:
+            observe(method, operation, hdrs)
         query = "&".join(
             f"{_uri_encode(k)}={_uri_encode(v)}" if v else k for k, v in params.items()
         )
