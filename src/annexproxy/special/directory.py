@@ -30,6 +30,7 @@ from annexproxy.errors import ConfigError, KeyNotPresent, NodeUnavailable, Stora
 from annexproxy.keys import Key
 from annexproxy.special.backend import LocalSettings
 from annexproxy.special.remote import SpecialRemote
+from annexproxy.special.spool import dead_leftovers
 
 _READ = 1 << 20
 _THREAD_WRITE = 1 << 16
@@ -134,12 +135,8 @@ class DirectoryBackend:
 
     def _sweep(self) -> None:
         """Remove temp directories that stores of dead processes on this host left."""
-        prefix = _tmp_prefix()
-        with contextlib.suppress(OSError):
-            for entry in (self.top / "tmp").iterdir():
-                pid = entry.name.removeprefix(prefix).split("-", 1)[0]
-                if entry.name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
-                    shutil.rmtree(entry, ignore_errors=True)
+        for entry in dead_leftovers(self.top / "tmp", _tmp_prefix()):
+            shutil.rmtree(entry, ignore_errors=True)
 
     def key_dir(self, name: Key) -> Path:
         """The directory an object is stored in (the default, lower-case hash)."""
@@ -247,16 +244,6 @@ def _tmp_prefix() -> str:
     """Our temp directories' prefix: the host, as processes are only seen on it."""
     host = socket.gethostname().replace("/", "_").replace("-", "_") or "host"
     return f"annexproxy-{host}-"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def _read_only(path: Path) -> None:

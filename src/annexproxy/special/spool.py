@@ -168,16 +168,26 @@ def sweep(directory: Path, what: str) -> list[Path]:
     Returns:
         The files deleted.
     """
-    prefix = f"annexproxy-{what}-{_host()}-"
     gone = []
+    for entry in dead_leftovers(directory, f"annexproxy-{what}-{_host()}-"):
+        with contextlib.suppress(OSError):
+            entry.unlink()
+            gone.append(entry)
+    return gone
+
+
+def dead_leftovers(directory: Path, prefix: str) -> list[Path]:
+    """Entries of ``directory`` named ``<prefix><pid>-...`` whose process has ended.
+
+    The prefix names this host, so only processes that could be asked are judged.
+    """
+    found = []
     with contextlib.suppress(OSError):
         for entry in directory.iterdir():
             pid = entry.name.removeprefix(prefix).split("-", 1)[0]
             if entry.name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
-                with contextlib.suppress(OSError):
-                    entry.unlink()
-                    gone.append(entry)
-    return gone
+                found.append(entry)
+    return found
 
 
 def _host() -> str:
