@@ -11,6 +11,8 @@ examples are discarded.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -202,19 +204,25 @@ def _ours(text: str) -> tuple[str, str, int, str]:
 
 
 def _run(tool: list[str], where: Path, simfile: Path) -> tuple[str, str, int, str] | None:
+    # Its own process group: `git annex` runs git-annex as a child, which a timeout that
+    # kills only git would leave running.
+    started = subprocess.Popen(
+        [*tool, "sim", "start", str(simfile)],
+        cwd=where,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        started = subprocess.run(
-            [*tool, "sim", "start", str(simfile)],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-        )
+        stdout, stderr = started.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
+        os.killpg(started.pid, signal.SIGKILL)
+        started.communicate()
         return None
     shown = subprocess.run([*tool, "sim", "show"], cwd=where, capture_output=True, text=True)
     subprocess.run([*tool, "sim", "end"], cwd=where, capture_output=True)
-    return started.stdout, started.stderr, started.returncode, shown.stdout
+    return stdout, stderr, started.returncode, shown.stdout
 
 
 @settings(
