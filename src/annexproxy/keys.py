@@ -9,6 +9,7 @@ characters, ``/`` outside URL keys, overlong names) are refused here.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import struct
@@ -24,6 +25,8 @@ _VARIETY = re.compile(r"[A-Za-z0-9_]+\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
 _FIELD_ORDER = "smSC"
 _URL_VARIETIES = frozenset({"URL", "VURL"})
+# Whitespace (as str.isspace), control characters and DEL: never in a stored key name.
+_UNSAFE_NAME_CHAR = re.compile(r"[\x00-\x20\x7f\s]")
 _MIXED_ALPHABET = "0123456789zqjxkmvwgpfZQJXKMVWGPF"
 
 
@@ -37,6 +40,8 @@ class Key:
     mtime: int | None = None
     chunk_size: int | None = None
     chunk_num: int | None = None
+    _text: str | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+    """The serialised form, made on first use (keys are serialised many times each)."""
 
     @classmethod
     def parse(cls, text: str) -> Key:
@@ -78,7 +83,7 @@ class Key:
     def _check_safe(self, text: str) -> None:
         if not self.name:
             raise KeyFormatError(f"key has an empty name: {text!r}", key=text)
-        if any(ord(c) < 0x21 or c == "\x7f" or c.isspace() for c in self.name):
+        if _UNSAFE_NAME_CHAR.search(self.name):
             raise KeyFormatError(
                 f"key name holds whitespace or control characters: {text!r}", key=text
             )
@@ -96,6 +101,13 @@ class Key:
             )
 
     def __str__(self) -> str:
+        text = self._text
+        if text is None:
+            text = self._serialise()
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def _serialise(self) -> str:
         out = [self.variety]
         for letter, value in (
             ("s", self.size),

@@ -7,6 +7,7 @@ wire.md section 1). A cluster UUID has ``ac`` at positions 0-1 and ``8`` at posi
 
 from __future__ import annotations
 
+import re
 from typing import NewType
 
 from annexproxy.errors import AnnexProxyError
@@ -21,13 +22,17 @@ class UUIDFormatError(AnnexProxyError):
     """A string cannot be used as a repository UUID."""
 
 
+# Whitespace (as str.isspace), control characters and DEL.
+_UNSAFE_UUID_CHAR = re.compile(r"[\x00-\x1f\x7f\s]")
+
+
 def parse_uuid(text: str) -> RepoUUID:
     """Accept a UUID token as git-annex does: any non-empty string without whitespace.
 
     Raises:
         UUIDFormatError: the token is empty or holds whitespace or control characters.
     """
-    if not text or any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in text):
+    if not text or _UNSAFE_UUID_CHAR.search(text):
         raise UUIDFormatError(f"not a repository UUID: {text!r}")
     return RepoUUID(text)
 

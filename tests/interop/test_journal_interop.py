@@ -6,7 +6,7 @@ import asyncio
 import re
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,10 @@ from annexproxy.branch.journal import Journal
 from annexproxy.branch.logs.presence import present_infos
 from annexproxy.branch.logs.timestamps import Timestamp
 from annexproxy.branch.paths import journal_name, location_log_path
+from annexproxy.branch.presence_batch import PresenceBatch
 from annexproxy.keys import Key
 from annexproxy.testing.realannex import AnnexRepo, annex_env, run
+from annexproxy.uuids import UUIDFormatError
 
 pytestmark = pytest.mark.interop
 
@@ -131,6 +133,53 @@ def test_bare_repository_and_async_entry_point(
 
     assert asyncio.run(record_many()) == [True] * 8
     assert "(8 copies)" in whereis(repo, KEY)
+
+
+def test_batched_records_read_by_git_annex_as_sequential_writes(
+    annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal]
+) -> None:
+    """Changes queued together are one journal write per key, with the bytes of one-by-one."""
+    batched_repo = annex_repo_factory("batched")
+    sequential_repo = annex_repo_factory("sequential")
+    batched = journal_of(batched_repo)
+    sequential = journal_of(sequential_repo)
+    uuids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(4)]
+    changes = [(KEY, u, True) for u in uuids] + [(KEY, uuids[1], False), (KEY2, U1, True)]
+    queue = PresenceBatch(batched)
+    writes: list[str] = []
+    record_presences = batched.record_presences
+
+    def counting(
+        key: Key, key_changes: Sequence[tuple[str, bool]], now: Timestamp | int | None = None
+    ) -> bool:
+        writes.append(str(key))
+        return record_presences(key, key_changes)
+
+    batched.record_presences = counting  # type: ignore[method-assign,assignment]
+
+    async def record_all() -> list[BaseException | None]:
+        async def one(key: Key, uuid: str, present: bool) -> None:
+            await queue.record(key, uuid, present)
+
+        outcomes = await asyncio.gather(
+            *(one(*change) for change in changes),
+            one(KEY, "not a uuid", True),
+            return_exceptions=True,
+        )
+        return [o if isinstance(o, BaseException) else None for o in outcomes]
+
+    *good, bad = asyncio.run(record_all())
+    assert good == [None] * len(changes)
+    assert isinstance(bad, UUIDFormatError)  # refused alone, before it was queued
+    assert sorted(writes) == sorted([str(KEY), str(KEY2)])  # one write per key
+    for key, uuid, present in changes:
+        sequential.record_presence(key, uuid, present)
+    for key in (KEY, KEY2):
+        path = location_log_path(key)
+        assert batched.read_journal_only(path) == sequential.read_journal_only(path)
+    out = whereis(batched_repo, KEY)
+    assert "(3 copies)" in out
+    assert uuids[1] not in out
 
 
 # --- (2) byte identity with git-annex's own writes ----------------------------------------

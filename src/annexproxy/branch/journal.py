@@ -34,7 +34,7 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -44,7 +44,7 @@ from annexproxy.branch.logs.timestamps import Timestamp
 from annexproxy.branch.paths import journal_name, location_log_path
 from annexproxy.errors import LogFormatError, RepositoryError
 from annexproxy.keys import Key
-from annexproxy.uuids import is_cluster_uuid, parse_uuid
+from annexproxy.uuids import RepoUUID, is_cluster_uuid, parse_uuid
 
 JOURNAL_DIR = "journal"
 PRIVATE_JOURNAL_DIR = "journal-private"
@@ -97,7 +97,7 @@ def discard_incomplete_append(content: bytes) -> bytes:
     return content[: content.rfind(b"\n") + 1]
 
 
-def _process_lock(path: Path) -> threading.Lock:
+def _process_lock(path: str) -> threading.Lock:
     key = os.path.realpath(path)
     with _PROCESS_LOCKS_GUARD:
         return _PROCESS_LOCKS.setdefault(key, threading.Lock())
@@ -138,6 +138,14 @@ class Journal:
         self._journal_prefix = os.path.join(self.annexdir, JOURNAL_DIR, "")
         self._private_prefix = os.path.join(self.annexdir, PRIVATE_JOURNAL_DIR, "")
         self._listings: dict[str, tuple[int, frozenset[str]]] = {}
+        # Plain strings for the paths used on every change: Path arithmetic costs more
+        # than the system calls it leads to.
+        self._annexdir = os.fspath(self.annexdir)
+        self._journal_dir = os.path.join(self._annexdir, JOURNAL_DIR)
+        self._lockfile = os.path.join(self._annexdir, JOURNAL_LOCK)
+        self._othertmp = os.path.join(self._annexdir, OTHERTMP_DIR)
+        self._othertmp_lock = os.path.join(self._annexdir, OTHERTMP_LOCK)
+        self._process_lock = _process_lock(self._lockfile)
 
     @property
     def journal_dir(self) -> Path:
@@ -166,9 +174,10 @@ class Journal:
             RepositoryError: the journal file or the branch cannot be read.
         """
         name = journal_name(path)
-        with _os_errors(f"cannot read journal file {name} in {self.journal_dir}"):
+        with _os_errors(f"cannot read journal file {name} in {self._journal_dir}"):
             try:
-                content = (self.journal_dir / name).read_bytes()
+                with open(self._journal_prefix + name, "rb") as handle:
+                    content = handle.read()
             except FileNotFoundError:
                 return self._plumbing.read_branch_file(path)
         return discard_incomplete_append(content)
@@ -291,21 +300,62 @@ class Journal:
             RepositoryError: ``uuid`` is private to this repository (it would belong in
                 ``journal-private/``, not supported yet), or as for `modify`.
         """
+        return self.record_presences(key, [(uuid, present)], now)
+
+    def record_presences(
+        self,
+        key: Key,
+        changes: Sequence[tuple[str, bool]],
+        now: Timestamp | int | None = None,
+    ) -> bool:
+        """`record_presence` for several UUIDs in order, in one journal write.
+
+        The file written is the one the changes made one after the other would leave.
+
+        Raises:
+            UUIDFormatError: a UUID is not a UUID; nothing is written.
+            RepositoryError: as for `record_presence`; nothing is written.
+        """
+        wanted = [
+            (repo_uuid, PresenceStatus.PRESENT if present else PresenceStatus.MISSING)
+            for repo_uuid, present in ((self.loggable_uuid(u), p) for u, p in changes)
+            if repo_uuid is not None
+        ]
+        if not wanted:
+            return False
+        if now is None:
+            clock = self._clock()
+        else:
+            clock = now if isinstance(now, Timestamp) else Timestamp.from_seconds(now)
+
+        def change(content: bytes) -> bytes | None:
+            changed = False
+            for repo_uuid, status in wanted:
+                new = change_presence(content, repo_uuid, status, clock)
+                if new is not None:
+                    content, changed = new, True
+            return content if changed else None
+
+        path = location_log_path(key, branchhash1=self._settings.branchhash1)
+        return self.modify(path, change)
+
+    def loggable_uuid(self, uuid: str) -> RepoUUID | None:
+        """``uuid`` as location logs here take it, or None for a cluster UUID (never logged).
+
+        Raises:
+            UUIDFormatError: ``uuid`` is not a UUID.
+            RepositoryError: ``uuid`` is private to this repository (its changes belong
+                in ``journal-private/``, which annexproxy cannot write yet).
+        """
         repo_uuid = parse_uuid(uuid)
         if is_cluster_uuid(repo_uuid):
-            return False
+            return None
         if repo_uuid in self._settings.private_uuids:
             raise RepositoryError(
                 f"{repo_uuid} is a private repository; its location changes go to "
                 "journal-private/, which annexproxy cannot write yet"
             )
-        if now is None:
-            clock = self._clock()
-        else:
-            clock = now if isinstance(now, Timestamp) else Timestamp.from_seconds(now)
-        status = PresenceStatus.PRESENT if present else PresenceStatus.MISSING
-        path = location_log_path(key, branchhash1=self._settings.branchhash1)
-        return self.modify(path, lambda content: change_presence(content, repo_uuid, status, clock))
+        return repo_uuid
 
     async def arecord_presence(
         self,
@@ -383,12 +433,11 @@ class Journal:
                 f"{self.annexdir.parent} sets annex.pidlock; annexproxy cannot share its "
                 "journal lock. Unset annex.pidlock or write through a sibling ref."
             )
-        lockfile = self.annexdir / JOURNAL_LOCK
-        with _process_lock(lockfile), self._fcntl_lock(lockfile, exclusive=True):
+        with self._process_lock, self._fcntl_lock(self._lockfile, exclusive=True):
             yield
 
     @contextmanager
-    def _fcntl_lock(self, lockfile: Path, *, exclusive: bool) -> Iterator[None]:
+    def _fcntl_lock(self, lockfile: str, *, exclusive: bool) -> Iterator[None]:
         self._require_annexdir()
         flags = (os.O_RDWR if exclusive else os.O_RDONLY) | os.O_CREAT
         with _os_errors(f"cannot open lock file {lockfile}"):
@@ -402,33 +451,32 @@ class Journal:
             os.close(fd)  # also releases the record lock
 
     def _write(self, name: str, content: bytes) -> None:
-        tmpdir = self.annexdir / OTHERTMP_DIR
-        with self._fcntl_lock(self.annexdir / OTHERTMP_LOCK, exclusive=False):
-            self._ensure_dir(tmpdir)
-            tmp = tmpdir / f"annexproxy-{secrets.token_hex(8)}"
-            with _os_errors(f"cannot write journal file {name} in {self.journal_dir}"):
+        with self._fcntl_lock(self._othertmp_lock, exclusive=False):
+            self._ensure_dir(self._othertmp)
+            tmp = os.path.join(self._othertmp, f"annexproxy-{secrets.token_hex(8)}")
+            with _os_errors(f"cannot write journal file {name} in {self._journal_dir}"):
                 try:
                     # mode 0666 minus the umask, like git-annex's own temporary file.
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                     with open(fd, "wb") as out:
                         out.write(content)
                     self._share(tmp, is_dir=False)
-                    self._ensure_dir(self.journal_dir)
-                    os.replace(tmp, self.journal_dir / name)
+                    self._ensure_dir(self._journal_dir)
+                    os.replace(tmp, self._journal_prefix + name)
                 except BaseException:
                     with suppress(OSError):
                         os.unlink(tmp)
                     raise
 
     def _require_annexdir(self) -> None:
-        if not self.annexdir.is_dir():
+        if not os.path.isdir(self._annexdir):
             raise RepositoryError(
                 f"{self.annexdir} does not exist: not a git-annex repository, or not "
                 "initialised (run `git annex init` there)"
             )
 
-    def _ensure_dir(self, path: Path) -> None:
-        if path.is_dir():
+    def _ensure_dir(self, path: str) -> None:
+        if os.path.isdir(path):
             return
         with _os_errors(f"cannot create {path}"):
             try:
@@ -437,7 +485,7 @@ class Journal:
                 return
         self._share(path, is_dir=True)
 
-    def _share(self, path: Path, *, is_dir: bool) -> None:
+    def _share(self, path: str, *, is_dir: bool) -> None:
         """Add the modes core.sharedRepository asks for; best effort, like git-annex."""
         shared = self._settings.shared
         if shared is SharedRepository.UNSHARED:

@@ -38,9 +38,11 @@ from annexproxy.storage.base import (
     ObjectSource,
     Others,
     SharedVerification,
-    SpoolSharing,
     Storage,
     Upload,
+    as_shared_verification,
+    as_spool_sharing,
+    upload_offset,
 )
 from annexproxy.storage.hashing import Verifier, verifier_for
 from annexproxy.uuids import RepoUUID
@@ -93,8 +95,8 @@ class ClusterUpload:
         if verifier is None:
             return
         for leg in self.legs:
-            upload = leg.upload
-            if isinstance(upload, SharedVerification) and upload.hash_elsewhere():
+            upload = as_shared_verification(leg.upload)
+            if upload is not None and upload.hash_elsewhere():
                 self.shared.append(upload)
         if self.shared:
             self.verifier = verifier
@@ -109,8 +111,9 @@ class ClusterUpload:
             return
         group = object()
         for leg in self.legs:
-            if leg.upload.offset == 0 and isinstance(leg.upload, SpoolSharing):
-                leg.upload.share_spool(group)
+            sharing = as_spool_sharing(leg.upload)
+            if sharing is not None and leg.upload.offset == 0:
+                sharing.share_spool(group)
 
     @property
     def offset(self) -> int:
@@ -366,6 +369,43 @@ class ClusterStorage:
                 upload.hash_once()
                 upload.share_spools()
             yield upload
+
+    async def upload_offset(
+        self, key: Key, associated_file: str | None = None
+    ) -> tuple[int | None, Others]:
+        """What `upload` would find, asking the nodes without starting their uploads.
+
+        ``(None, holders)`` when every chosen node already has the key, else the smallest
+        resume offset of the nodes that lack it.
+
+        Raises:
+            StorageError: no chosen node can take the key.
+        """
+        targets = await self._targets(key, associated_file)
+
+        async def probe(uuid: RepoUUID, node: Storage) -> tuple[int | None, Others] | None:
+            try:
+                return await upload_offset(node, key, associated_file)
+            except StorageError as exc:
+                log.warning("node %s cannot take %s: %s", uuid, key, exc)
+                return None
+
+        answers = await asyncio.gather(*(probe(uuid, node) for uuid, node, _ in targets))
+        offsets: list[int] = []
+        already: list[RepoUUID] = []
+        for (uuid, _, relay), answer in zip(targets, answers, strict=True):
+            if answer is None:
+                continue
+            offset, others = answer
+            if offset is not None:
+                offsets.append(offset)
+            else:
+                already.extend(others if relay else (uuid, *others))
+        if offsets:
+            return min(offsets), ()
+        if not already:
+            raise StorageError(f"no node of cluster {self._uuid} can take {key}")
+        return None, tuple(sorted(set(already)))
 
     async def lock_content(self, key: Key) -> ContentLock:
         """A cluster cannot lock content (clients lock single nodes): always refused."""

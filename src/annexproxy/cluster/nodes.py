@@ -31,10 +31,11 @@ from annexproxy.storage.base import (
     ContentLock,
     ObjectSource,
     Others,
-    SharedVerification,
-    SpoolSharing,
     Storage,
     Upload,
+    as_shared_verification,
+    as_spool_sharing,
+    upload_offset,
 )
 from annexproxy.storage.p2pnode import P2PNodeStorage, command_opener
 from annexproxy.uuids import RepoUUID, is_cluster_uuid
@@ -217,16 +218,18 @@ class _LoggedUpload:
         await self._inner.write(data)
 
     def hash_elsewhere(self) -> bool:
-        inner = self._inner
-        return isinstance(inner, SharedVerification) and inner.hash_elsewhere()
+        inner = as_shared_verification(self._inner)
+        return inner is not None and inner.hash_elsewhere()
 
     def share_spool(self, group: object) -> None:
-        if isinstance(self._inner, SpoolSharing):
-            self._inner.share_spool(group)
+        inner = as_spool_sharing(self._inner)
+        if inner is not None:
+            inner.share_spool(group)
 
     def confirm_hash(self, matched: bool) -> None:
-        if isinstance(self._inner, SharedVerification):
-            self._inner.confirm_hash(matched)
+        inner = as_shared_verification(self._inner)
+        if inner is not None:
+            inner.confirm_hash(matched)
 
     async def commit(self, *, sender_valid: bool) -> Others:
         others = await self._inner.commit(sender_valid=sender_valid)
@@ -266,6 +269,12 @@ class GatewayLogged:
 
         async with self._inner.upload(key, associated_file) as upload:
             yield _LoggedUpload(upload, stored)
+
+    async def upload_offset(
+        self, key: Key, associated_file: str | None = None
+    ) -> tuple[int | None, Others]:
+        """Ask the node where an upload would resume."""
+        return await upload_offset(self._inner, key, associated_file)
 
     async def lock_content(self, key: Key) -> ContentLock:
         """Lock on the node."""

@@ -38,7 +38,7 @@ from annexproxy.p2phttp import api
 from annexproxy.p2phttp.api import ApiRequest, HttpError
 from annexproxy.p2phttp.auth import AuthPolicy, parse_authorization
 from annexproxy.server.served import ServedRepositories
-from annexproxy.storage.base import ContentLock, Others, Storage
+from annexproxy.storage.base import ContentLock, Others, Storage, upload_offset
 from annexproxy.uuids import RepoUUID
 
 LOCK_EXPIRY = 600.0  # seconds a lock lives without keeplocked (wire.md 5.4.9)
@@ -178,7 +178,7 @@ class HttpApi:
                 return _json(api.timestamp_body(await storage.timestamp()))
             case "putoffset":
                 assert key is not None
-                offset, others = await self._putoffset(storage, key)
+                offset, others = await upload_offset(storage, key)
                 return _json(api.putoffset_body(req.version, offset, others))
             case "put":
                 assert key is not None
@@ -208,13 +208,6 @@ class HttpApi:
             raise exc
         self._changed(storage)
         return True, others
-
-    async def _putoffset(self, storage: Storage, key: Key) -> tuple[int | None, Others]:
-        async with storage.upload(key) as upload:
-            already = upload.already_have
-            if already is not None:
-                return None, already
-            return upload.offset, ()
 
     async def _lock(self, storage: Storage, key: Key) -> str | None:
         try:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from annexproxy.branch.git_plumbing import GitPlumbing
 from annexproxy.branch.journal import Journal
+from annexproxy.branch.presence_batch import PresenceBatch
 from annexproxy.branch.view import BranchView, RecentSiblings
 from annexproxy.errors import AnnexProxyError
 from annexproxy.keys import Key
@@ -34,14 +35,20 @@ class LocalRepository:
     committer: BranchCommitter
     storage: AnnexRepoStorage
     siblings: RecentSiblings = field(default_factory=RecentSiblings)
+    presence: PresenceBatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.presence = PresenceBatch(self.journal)
 
     async def record(self, key: Key, uuid: str, present: bool) -> None:
         """Log in this repository's location log that ``uuid`` has ``key`` or not.
 
+        Changes made at the same time are written together (`PresenceBatch`).
+
         Raises:
             RepositoryError: the journal cannot be written.
         """
-        await self.journal.arecord_presence(key, uuid, present)
+        await self.presence.record(key, uuid, present)
         self.committer.changed()
 
     async def read_log(self, path: str) -> bytes:

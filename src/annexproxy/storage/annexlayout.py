@@ -89,10 +89,17 @@ class AnnexLayout:
 
     def object_candidates(self, key: Key) -> list[Path]:
         """Every place the object file of ``key`` may be, in lookup order."""
+        return [Path(name) for name in self.object_names(key)]
+
+    def object_names(self, key: Key) -> list[str]:
+        """`object_candidates` as strings.
+
+        Lookups run several times per request, and a Path costs more to make than the
+        ``stat`` it is made for.
+        """
         kf = key.keyfile()
-        # One Path per candidate from one string: this runs several times per request.
         root = f"{self.annexdir}/objects/"
-        return [Path(f"{root}{hashdir.rstrip('/')}/{kf}/{kf}") for hashdir in self._hashdirs(key)]
+        return [f"{root}{hashdir.rstrip('/')}/{kf}/{kf}" for hashdir in self._hashdirs(key)]
 
     def new_object_path(self, key: Key) -> Path:
         """Where new content of ``key`` goes (the first lookup place)."""

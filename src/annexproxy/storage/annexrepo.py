@@ -193,9 +193,9 @@ class AnnexRepoStorage:
 
     def find_object(self, key: Key) -> Path | None:
         """The object file of ``key`` if it is present, looking where git-annex looks."""
-        for candidate in self.layout.object_candidates(key):
-            if candidate.is_file():
-                return candidate
+        for candidate in self.layout.object_names(key):
+            if os.path.isfile(candidate):
+                return Path(candidate)
         return None
 
     async def checkpresent(self, key: Key) -> bool:
@@ -297,6 +297,30 @@ class AnnexRepoStorage:
                     upload.close()
             finally:
                 transfer_lock.release(unlink=True)
+
+    async def upload_offset(
+        self, key: Key, associated_file: str | None = None
+    ) -> tuple[int | None, Others]:
+        """Where an upload would resume: the partial file's size, without opening it.
+
+        A partial file longer than the key says counts as nothing (an upload truncates
+        it). ``(None, ())`` when the object is present.
+
+        Raises:
+            RepositoryError: the repository may not be written.
+        """
+        self._require_writable()
+        if self.find_object(key) is not None:
+            return None, ()
+        try:
+            size = os.stat(self.layout.tmp_path(key)).st_size
+        except FileNotFoundError:
+            return 0, ()
+        except OSError as exc:
+            raise StorageError(f"{key}: cannot read its partial file: {exc}") from exc
+        if key.size is not None and size > key.size:
+            return 0, ()
+        return size, ()
 
     async def lock_content(self, key: Key) -> _AnnexContentLock:
         """Lock the content of ``key`` present, as git-annex serves LOCKCONTENT.

@@ -3,7 +3,8 @@
 It is deliberately small: presence, streamed retrieval, resumable verified upload, content
 locks, removal (optionally bounded by a deadline on the backend's clock) and that clock.
 Backends convert foreign exceptions into `annexproxy.errors.StorageError` subclasses.
-This module holds only the protocol types; it does no I/O itself.
+This module holds the protocol types, and `upload_offset`, which asks a backend where an
+upload would resume; it does no I/O itself.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast
 
 from annexproxy.keys import Key
 from annexproxy.uuids import RepoUUID
@@ -100,7 +101,6 @@ class Upload(Protocol):
         ...
 
 
-@runtime_checkable
 class SpoolSharing(Protocol):
     """An `Upload` whose spool files may be shared with other uploads of one fan-out.
 
@@ -114,7 +114,6 @@ class SpoolSharing(Protocol):
         ...
 
 
-@runtime_checkable
 class SharedVerification(Protocol):
     """An `Upload` that can leave hashing to its caller (a fan-out hashes once for all).
 
@@ -130,6 +129,60 @@ class SharedVerification(Protocol):
     def confirm_hash(self, matched: bool) -> None:
         """The caller's verdict on the whole content's hash."""
         ...
+
+
+def as_spool_sharing(upload: Upload) -> SpoolSharing | None:
+    """``upload`` as a `SpoolSharing` when it is one, else None.
+
+    A method check, not ``isinstance`` on a runtime protocol: that costs tens of
+    microseconds per call, and this runs for every node of every upload.
+    """
+    return cast("SpoolSharing", upload) if hasattr(upload, "share_spool") else None
+
+
+def as_shared_verification(upload: Upload) -> SharedVerification | None:
+    """``upload`` as a `SharedVerification` when it is one, else None (see above)."""
+    if hasattr(upload, "hash_elsewhere") and hasattr(upload, "confirm_hash"):
+        return cast("SharedVerification", upload)
+    return None
+
+
+class OffsetProbe(Protocol):
+    """A `Storage` that can tell where an upload would resume without starting one.
+
+    Starting an upload takes locks and opens the partial file (on a cluster, on every
+    node); a client asking only for the offset (p2phttp ``putoffset``) need not pay that.
+    """
+
+    async def upload_offset(
+        self, key: Key, associated_file: str | None = None
+    ) -> tuple[int | None, Others]:
+        """``(None, others)`` when the content is already there, else ``(offset, ())``.
+
+        Raises:
+            StorageError: an upload could not start.
+        """
+        ...
+
+
+async def upload_offset(
+    storage: Storage, key: Key, associated_file: str | None = None
+) -> tuple[int | None, Others]:
+    """Where an upload of ``key`` to ``storage`` would resume: `OffsetProbe.upload_offset`.
+
+    Backends without a probe are asked by starting an upload and leaving it unused.
+
+    Raises:
+        StorageError: an upload could not start.
+    """
+    probe = getattr(storage, "upload_offset", None)
+    if probe is not None:
+        return await cast("OffsetProbe", storage).upload_offset(key, associated_file)
+    async with storage.upload(key, associated_file) as upload:
+        already = upload.already_have
+        if already is not None:
+            return None, already
+        return upload.offset, ()
 
 
 class ContentLock(Protocol):
