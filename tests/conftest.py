@@ -1,4 +1,5 @@
-"""Shared fixtures: hypothesis profiles, a clean git environment, temporary repositories."""
+"""Shared fixtures: hypothesis profiles, a clean git environment, temporary repositories,
+the test external remote program (interop/testdir_remote.py) on PATH."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from annexproxy.testing.realannex import GIT_ENV, AnnexRepo, make_annex_repo
+from annexproxy.testing.realannex import (
+    GIT_ENV,
+    AnnexRepo,
+    install_external_program,
+    make_annex_repo,
+)
+
+TESTDIR_REMOTE = Path(__file__).parent / "interop" / "testdir_remote.py"
 
 settings.register_profile(
     "ci",
@@ -52,3 +60,11 @@ def annex_repo_factory(tmp_path: Path) -> Callable[..., AnnexRepo]:
         return make_annex_repo(tmp_path / name, description or name, bare=bare)
 
     return make
+
+
+@pytest.fixture
+def program_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put ``git-annex-remote-testdir`` on PATH (for git-annex and for us)."""
+    wrapper = install_external_program(tmp_path / "bin", "testdir", TESTDIR_REMOTE)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    return wrapper

@@ -12,20 +12,18 @@ asking the program anything.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from annexproxy.testing.p2pscript import parse_script, replay
-from annexproxy.testing.realannex import AnnexRepo, annex_env, make_annex_repo, shell_program
+from annexproxy.testing.proxygateway import make_proxy_gateway
+from annexproxy.testing.realannex import AnnexRepo, annex_env, shell_program
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
-PROGRAM = Path(__file__).with_name("testdir_remote.py")
 CLIENT = "506f13e8-32ba-4e70-a3c2-46fb079139b1"
 CONTENT = b"eighth file via external\n"
 KEY = f"SHA256E-s{len(CONTENT)}--{hashlib.sha256(CONTENT).hexdigest()}.txt"
@@ -50,14 +48,11 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 def _gateway(top: Path) -> tuple[AnnexRepo, Path]:
     store = top / "store"
     store.mkdir(parents=True)
-    gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
-    gateway.annex(
-        "initremote", "-q", "ext", "type=external", "externaltype=testdir",
-        "encryption=none", f"directory={store}",
-    )  # fmt: skip
-    gateway.git("config", "remote.ext.annex-proxy", "true")
-    gateway.git("config", "remote.ext.annex-cost", "200")  # GETCOST not asked by either
-    gateway.annex("updateproxy")
+    params = ["type=external", "externaltype=testdir", "encryption=none", f"directory={store}"]
+    # With a cost configured, neither gateway asks the program GETCOST.
+    gateway = make_proxy_gateway(
+        top / "gateway", {"ext": params}, remote_config={"annex-cost": "200"}
+    )
     return gateway, store
 
 
@@ -72,16 +67,6 @@ def _play(program: str, gateway: AnnexRepo, store: Path) -> tuple[list[str], lis
     trace = _UUID.sub(lambda m: names.get(m.group(0), "OTHER"), trace)
     asked = [re.sub(r"^(TRANSFER \S+ \S+) .*$", r"\1 TMP", line) for line in trace.splitlines()]
     return received, asked
-
-
-@pytest.fixture
-def program_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    wrapper = bindir / "git-annex-remote-testdir"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROGRAM}" "$@"\n')
-    wrapper.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
 
 
 @pytest.mark.usefixtures("program_on_path")

@@ -9,8 +9,6 @@ storage, so the factory parks a task that closes the backend's programs when
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from itertools import count
 from pathlib import Path
 
@@ -27,7 +25,6 @@ from annexproxy.testing.storage_conformance import (
 )
 from annexproxy.uuids import RepoUUID
 
-PROGRAM = Path(__file__).with_name("testdir_remote.py")
 UUID = RepoUUID("5b0ff1a4-6b5e-4c57-9c53-0a3c2d6c27e1")
 
 
@@ -45,13 +42,7 @@ class TestExternalUnchunked(StorageConformance):
     chunk_size: int | None = None
 
     @pytest.fixture
-    def make_storage(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StorageFactory:
-        bindir = tmp_path / "bin"
-        bindir.mkdir()
-        wrapper = bindir / "git-annex-remote-testdir"
-        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROGRAM}" "$@"\n')
-        wrapper.chmod(0o755)
-        monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    def make_storage(self, tmp_path: Path, program_on_path: Path) -> StorageFactory:
         numbers = count()
         parked: set[asyncio.Task[None]] = set()
 

@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -34,8 +33,6 @@ from annexproxy.testing.realannex import AnnexRepo, add_file, make_annex_repo
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
-PROGRAM = Path(__file__).with_name("testdir_remote.py")
-
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
@@ -52,18 +49,6 @@ def blob(size: int, seed: int = 1) -> bytes:
         out += hashlib.sha256(f"{seed}-{counter}".encode()).digest()
         counter += 1
     return bytes(out[:size])
-
-
-@pytest.fixture
-def program_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Put ``git-annex-remote-testdir`` on PATH (for git-annex and for us)."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    wrapper = bindir / "git-annex-remote-testdir"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROGRAM}" "$@"\n')
-    wrapper.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    return wrapper
 
 
 @pytest.fixture

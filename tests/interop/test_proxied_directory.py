@@ -14,7 +14,6 @@ refused, a last copy kept) go as with git-annex's own gateway.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,13 +21,11 @@ from pathlib import Path
 import pytest
 
 from annexproxy.branch.paths import journal_name
-from annexproxy.testing.httpserver import annexproxy_serve
+from annexproxy.testing.proxygateway import gateway_client, make_proxy_gateway
 from annexproxy.testing.realannex import (
     AnnexRepo,
     assert_testremote_passes,
-    make_annex_repo,
     make_cluster,
-    make_http_client,
     make_ssh_client,
     run,
     seed_commit,
@@ -46,13 +43,11 @@ REMOTES = {
 
 
 def _gateway(top: Path) -> AnnexRepo:
-    gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
+    remotes = {}
     for name, extra in REMOTES.items():
         (top / name).mkdir()
-        gateway.annex("initremote", "-q", name, "type=directory", f"directory={top / name}", *extra)
-        gateway.git("config", f"remote.{name}.annex-proxy", "true")
-    gateway.annex("updateproxy")
-    return gateway
+        remotes[name] = ["type=directory", f"directory={top / name}", *extra]
+    return make_proxy_gateway(top / "gateway", remotes)
 
 
 @pytest.fixture(params=["ssh", "http"])
@@ -60,11 +55,8 @@ def proxied(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[AnnexRepo, AnnexRepo]]:
     gateway = _gateway(tmp_path)
-    if request.param == "ssh":
-        yield gateway, make_ssh_client(gateway, tmp_path / "client", "client")
-        return
-    with annexproxy_serve(gateway.path, "--wideopen") as server:
-        yield gateway, make_http_client(gateway, tmp_path / "client", server.url)
+    with gateway_client(gateway, tmp_path / "client", request.param) as client:
+        yield gateway, client
 
 
 def _chunk_log(repo: AnnexRepo, key: str) -> str:
@@ -149,14 +141,7 @@ def test_client_uses_a_proxied_directory_remote(
 def test_testremote_on_a_proxied_directory_remote(tmp_path: Path, transport: str) -> None:
     gateway = _gateway(tmp_path)
     remotes = ("origin-chunksr", "origin-dirsr")
-    if transport == "ssh":
-        client = make_ssh_client(gateway, tmp_path / "client", "client")
-        seed_commit(client)
-        for remote in remotes:
-            assert_testremote_passes(client, remote, fast=True)
-        return
-    with annexproxy_serve(gateway.path, "--wideopen") as server:
-        client = make_http_client(gateway, tmp_path / "client", server.url)
+    with gateway_client(gateway, tmp_path / "client", transport) as client:
         seed_commit(client)
         for remote in remotes:
             assert_testremote_passes(client, remote, fast=True)
@@ -173,12 +158,7 @@ def test_directory_remote_as_cluster_node(tmp_path: Path, transport: str) -> Non
     )  # fmt: skip
     gateway.git("config", "remote.dirnode.annex-cluster-node", setup.name)
     gateway.annex("updatecluster")
-    with contextlib.ExitStack() as stack:
-        if transport == "ssh":
-            client = make_ssh_client(gateway, tmp_path / "client", "client")
-        else:
-            server = stack.enter_context(annexproxy_serve(gateway.path, "--wideopen"))
-            client = make_http_client(gateway, tmp_path / "client", server.url)
+    with gateway_client(gateway, tmp_path / "client", transport) as client:
         key = _add(client, "c.bin", BIG)
         cluster = f"origin-{setup.name}"
         client.annex("copy", "-q", "--to", cluster, "c.bin")
@@ -201,15 +181,9 @@ def test_directory_remote_as_cluster_node(tmp_path: Path, transport: str) -> Non
 
 def _drop_session(top: Path, shell: str | None) -> list[tuple[int, list[str]]]:
     """A client's drops around a proxied chunked directory remote, as it saw them."""
-    top.mkdir()
-    gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
-    (top / "d").mkdir()
-    gateway.annex(
-        "initremote", "-q", "d", "type=directory", f"directory={top / 'd'}",
-        "encryption=none", "chunk=1KiB",
-    )  # fmt: skip
-    gateway.git("config", "remote.d.annex-proxy", "true")
-    gateway.annex("updateproxy")
+    (top / "d").mkdir(parents=True)
+    params = ["type=directory", f"directory={top / 'd'}", "encryption=none", "chunk=1KiB"]
+    gateway = make_proxy_gateway(top / "gateway", {"d": params})
     client = make_ssh_client(gateway, top / "client", "client", shell=shell)
     _add(client, "f", b"hello\n" * 1000)
     seen = []
@@ -235,10 +209,8 @@ def test_drops_as_with_git_annex_gateway(tmp_path: Path) -> None:
 
 
 def test_unsupported_special_remote_refused_with_the_reason(tmp_path: Path) -> None:
-    gateway = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
-    gateway.annex("initremote", "-q", "hooked", "type=hook", "hooktype=x", "encryption=none")
-    gateway.git("config", "remote.hooked.annex-proxy", "true")
-    gateway.annex("updateproxy")
+    params = ["type=hook", "hooktype=x", "encryption=none"]
+    gateway = make_proxy_gateway(tmp_path / "gateway", {"hooked": params})
     client = make_ssh_client(gateway, tmp_path / "client", "client")
     _add(client, "f", SMALL)
     result = client.annex("copy", "--to", "origin-hooked", "f", check=False)

@@ -11,20 +11,17 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from annexproxy.testing.httpserver import annexproxy_serve
+from annexproxy.testing.proxygateway import gateway_client, make_proxy_gateway
 from annexproxy.testing.realannex import (
     AnnexRepo,
     annex_env,
     assert_testremote_passes,
-    make_annex_repo,
     make_cluster,
-    make_http_client,
     make_ssh_client,
     run,
     seed_commit,
@@ -33,7 +30,6 @@ from annexproxy.testing.realannex import (
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
-PROGRAM = Path(__file__).with_name("testdir_remote.py")
 CLIENT = "506f13e8-32ba-4e70-a3c2-46fb079139b1"
 SMALL = b"small file through a proxied external remote\n"
 BIG = bytes(range(256)) * 4_000  # 1 MB: many 64 KiB writes by the program
@@ -47,42 +43,26 @@ def spooled(repo: AnnexRepo) -> list[str]:
     return sorted(name for name in names if name.startswith("annexproxy-"))
 
 
-@pytest.fixture
-def program_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    wrapper = bindir / "git-annex-remote-testdir"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{PROGRAM}" "$@"\n')
-    wrapper.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    return wrapper
+def _gateway(top: Path, store: Path, *extra: str) -> AnnexRepo:
+    """A gateway proxying ``ext``, the test program storing in ``store``."""
+    store.mkdir()
+    params = ["type=external", "externaltype=testdir", *extra, f"directory={store}"]
+    return make_proxy_gateway(
+        top / "gateway", {"ext": params}, updateproxy=["annexproxy", "updateproxy"]
+    )
 
 
 @pytest.fixture
 def gateway(tmp_path: Path, program_on_path: Path) -> AnnexRepo:
-    store = tmp_path / "store dir"
-    store.mkdir()
-    made = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
-    made.annex(
-        "initremote", "-q", "ext", "type=external", "externaltype=testdir",
-        "encryption=none", f"directory={store}",
-    )  # fmt: skip
-    made.git("config", "remote.ext.annex-proxy", "true")
-    run(["annexproxy", "updateproxy"], made.path)
-    return made
+    return _gateway(tmp_path, tmp_path / "store dir", "encryption=none")
 
 
 @pytest.fixture(params=["ssh", "http"])
 def client(
     request: pytest.FixtureRequest, gateway: AnnexRepo, tmp_path: Path
 ) -> Iterator[AnnexRepo]:
-    if request.param == "ssh":
-        made = make_ssh_client(gateway, tmp_path / "client", "client")
-        made.annex("sync", "--no-content", "--quiet", check=False)
+    with gateway_client(gateway, tmp_path / "client", request.param, sync=True) as made:
         yield made
-        return
-    with annexproxy_serve(gateway.path, "--wideopen") as server:
-        yield make_http_client(gateway, tmp_path / "client", server.url)
 
 
 def _add(client: AnnexRepo, name: str, data: bytes) -> str:
@@ -120,8 +100,7 @@ def test_client_uses_a_proxied_external_remote(gateway: AnnexRepo, client: Annex
 
 
 def test_testremote_on_a_proxied_external_remote(gateway: AnnexRepo, tmp_path: Path) -> None:
-    client = make_ssh_client(gateway, tmp_path / "client", "client")
-    client.annex("sync", "--no-content", "--quiet", check=False)
+    client = make_ssh_client(gateway, tmp_path / "client", "client", sync=True)
     seed_commit(client)
     assert_testremote_passes(client, "origin-ext", fast=True)
 
@@ -152,16 +131,8 @@ def test_external_remote_as_cluster_node(tmp_path: Path, program_on_path: Path) 
 def test_encrypted_chunked_external_remote(tmp_path: Path, program_on_path: Path) -> None:
     """encryption=shared and chunk=: the program sees only GPGHMAC keys, git-annex agrees."""
     store = tmp_path / "enc store"
-    store.mkdir()
-    made = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
-    made.annex(
-        "initremote", "-q", "ext", "type=external", "externaltype=testdir",
-        "encryption=shared", "chunk=256KiB", f"directory={store}",
-    )  # fmt: skip
-    made.git("config", "remote.ext.annex-proxy", "true")
-    run(["annexproxy", "updateproxy"], made.path)
-    client = make_ssh_client(made, tmp_path / "client", "client")
-    client.annex("sync", "--no-content", "--quiet", check=False)
+    made = _gateway(tmp_path, store, "encryption=shared", "chunk=256KiB")
+    client = make_ssh_client(made, tmp_path / "client", "client", sync=True)
     key = _add(client, "b.bin", BIG)
     client.annex("copy", "-q", "--to", "origin-ext", "b.bin")
     stored = [p.name for p in store.rglob("*") if p.is_file() and p.parent.name == p.name]
@@ -221,8 +192,7 @@ def _add_to_remote(gateway: AnnexRepo, tmp_path: Path, data: bytes) -> str:
 
 def test_spools_keep_annex_diskreserve_free(gateway: AnnexRepo, tmp_path: Path) -> None:
     """A copy and a get that would spool into annex.diskreserve fail with its name."""
-    client = make_ssh_client(gateway, tmp_path / "client", "client")
-    client.annex("sync", "--no-content", "--quiet", check=False)
+    client = make_ssh_client(gateway, tmp_path / "client", "client", sync=True)
     key = _add(client, "b.bin", BIG)
     uuid = gateway.git("config", "remote.ext.annex-uuid").stdout.strip()
     trace = gateway.path.parent / "store dir" / "trace.log"
@@ -259,8 +229,7 @@ def test_a_get_continues_where_the_program_crashed(gateway: AnnexRepo, tmp_path:
     time, so the client's one get succeeds and each byte is fetched once."""
     gateway.annex("enableremote", "-q", "ext", "resume=yes")
     store = gateway.path.parent / "store dir"
-    client = make_ssh_client(gateway, tmp_path / "client", "client")
-    client.annex("sync", "--no-content", "--quiet", check=False)
+    client = make_ssh_client(gateway, tmp_path / "client", "client", sync=True)
     key = _add(client, "b.bin", BIG)
     client.annex("copy", "-q", "--to", "origin-ext", "b.bin")
     client.annex("drop", "-q", "--force", "b.bin")

@@ -23,13 +23,12 @@ from annexproxy.special.s3 import S3Backend
 from annexproxy.special.s3config import s3_settings
 from annexproxy.special.storage import SpecialRemoteStorage
 from annexproxy.testing import storage_conformance
-from annexproxy.testing.httpserver import annexproxy_serve
+from annexproxy.testing.proxygateway import gateway_client, make_proxy_gateway
 from annexproxy.testing.realannex import (
     AnnexRepo,
     assert_testremote_passes,
     make_annex_repo,
     make_cluster,
-    make_http_client,
     make_ssh_client,
     seed_commit,
 )
@@ -115,23 +114,31 @@ class TestS3Chunked(TestS3Unchunked):
     chunk_size = 1000
 
 
-def init_s3(repo: AnnexRepo, server: S3Server, name: str, *extra: str) -> None:
-    repo.annex(
-        "initremote", "-q", name, "type=S3", "host=127.0.0.1", f"port={server.port}",
-        "protocol=http", "requeststyle=path", f"bucket={fresh_bucket(name)}",
+REMOTES = {"s3sr": (), "s3chunk": ("chunk=1MiB",), "s3enc": ("chunk=1MiB",)}
+
+
+def s3_params(server: S3Server, name: str, *extra: str) -> list[str]:
+    """``initremote`` parameters of an S3 remote on ``server`` (a fresh bucket)."""
+    return [
+        "type=S3", "host=127.0.0.1", f"port={server.port}", "protocol=http",
+        "requeststyle=path", f"bucket={fresh_bucket(name)}",
         *(("encryption=shared",) if name == "s3enc" else ("encryption=none",)), *extra,
-        env=server.env,
-    )  # fmt: skip
+    ]  # fmt: skip
 
 
-def _gateway(top: Path, server: S3Server) -> AnnexRepo:
-    gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
-    gateway.git("config", "annex.security.allowed-ip-addresses", "all")
-    for name, extra in (("s3sr", ()), ("s3chunk", ("chunk=1MiB",)), ("s3enc", ("chunk=1MiB",))):
-        init_s3(gateway, server, name, *extra)  # creds cached in annex/creds/UUID
-        gateway.git("config", f"remote.{name}.annex-proxy", "true")
-    gateway.annex("updateproxy")
-    return gateway
+def init_s3(repo: AnnexRepo, server: S3Server, name: str, *extra: str) -> None:
+    repo.annex("initremote", "-q", name, *s3_params(server, name, *extra), env=server.env)
+
+
+def _gateway(
+    top: Path, server: S3Server, remotes: dict[str, tuple[str, ...]] = REMOTES
+) -> AnnexRepo:
+    return make_proxy_gateway(
+        top / "gateway",
+        {name: s3_params(server, name, *extra) for name, extra in remotes.items()},
+        config={"annex.security.allowed-ip-addresses": "all"},
+        env=server.env,  # creds cached in annex/creds/UUID
+    )
 
 
 @pytest.fixture(params=["http", "ssh"])
@@ -139,11 +146,8 @@ def proxied(
     request: pytest.FixtureRequest, tmp_path: Path, server: S3Server
 ) -> Iterator[tuple[AnnexRepo, AnnexRepo]]:
     gateway = _gateway(tmp_path, server)
-    if request.param == "ssh":
-        yield gateway, make_ssh_client(gateway, tmp_path / "client", "client")
-        return
-    with annexproxy_serve(gateway.path, "--wideopen") as served:
-        yield gateway, make_http_client(gateway, tmp_path / "client", served.url)
+    with gateway_client(gateway, tmp_path / "client", request.param) as client:
+        yield gateway, client
 
 
 def _add(client: AnnexRepo, name: str, data: bytes) -> str:
@@ -203,12 +207,8 @@ def test_objects_we_store_carry_what_git_annex_s_own_carry(
     """storageclass= and x-amz-meta-*: an object the client stores through the gateway has
     the storage class and metadata of one git-annex stores itself. (public=yes is set too,
     but SeaweedFS reports no canned ACL back; test_s3_backend checks the header we send.)"""
-    gateway = make_annex_repo(tmp_path / "gateway", "gateway", bare=True)
-    gateway.git("config", "annex.security.allowed-ip-addresses", "all")
     settings = ("storageclass=STANDARD_IA", "x-amz-meta-project=survey", "public=yes")
-    init_s3(gateway, server, "s3meta", *settings)
-    gateway.git("config", "remote.s3meta.annex-proxy", "true")
-    gateway.annex("updateproxy")
+    gateway = _gateway(tmp_path, server, {"s3meta": settings})
     client = make_ssh_client(gateway, tmp_path / "client", "client")
     ours = _add(client, "ours.bin", BIG)
     client.annex("copy", "-q", "--to", "origin-s3meta", "ours.bin")

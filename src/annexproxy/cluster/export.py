@@ -49,7 +49,7 @@ from annexproxy.special.exporttree import (
     plan_export,
     temp_location,
 )
-from annexproxy.storage.contentlock import lock_exclusive_wait
+from annexproxy.storage.contentlock import holding_exclusive
 from annexproxy.storage.hashing import verifier_for
 from annexproxy.uuids import RepoUUID
 
@@ -188,15 +188,8 @@ class ExportState:
         lock = self._locks.setdefault(remote, asyncio.Lock())
         async with lock:
             path = self.local.journal.annexdir / "export" / remote / "exportdb.lck"
-            try:
-                await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(f"cannot create {path.parent}: {exc}") from exc
-            held = await lock_exclusive_wait(path)
-            try:
+            async with holding_exclusive(path):
                 yield
-            finally:
-                held.release()
 
     def locator(self, remote: str) -> Locator:
         """The file names a key has in ``remote``'s current export."""

@@ -15,18 +15,14 @@ import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from annexproxy.branch.paths import key_log_path
-from annexproxy.cluster.export import ExportState
 from annexproxy.cluster.topology import NodeAddress, is_local_url
 from annexproxy.errors import ConfigError, PartialRemoval
 from annexproxy.keys import Key
 from annexproxy.server.repository import LocalRepository, open_repository
-from annexproxy.special.backend import LocalSettings
 from annexproxy.special.chunking import CHUNK_LOG, chunk_size_of
-from annexproxy.special.exportbackend import ExportTreeBackend
-from annexproxy.special.registry import open_backend, open_export_actions
-from annexproxy.special.storage import ChunkLog, SpecialRemoteStorage
 from annexproxy.storage.base import (
     ContentLock,
     ObjectSource,
@@ -39,6 +35,11 @@ from annexproxy.storage.base import (
 )
 from annexproxy.storage.p2pnode import P2PNodeStorage, command_opener
 from annexproxy.uuids import RepoUUID, is_cluster_uuid
+
+if TYPE_CHECKING:
+    from annexproxy.cluster.export import ExportState
+    from annexproxy.special.backend import LocalSettings
+    from annexproxy.special.storage import ChunkLog
 
 Recorder = Callable[[Key, str, bool], Awaitable[None]]
 
@@ -126,6 +127,11 @@ async def open_special(
     Raises:
         ConfigError: its type is not supported or its configuration is incomplete.
     """
+    # Imported here: a gateway without special remotes need not load their code.
+    from annexproxy.special.exportbackend import ExportTreeBackend
+    from annexproxy.special.registry import open_backend, open_export_actions
+    from annexproxy.special.storage import SpecialRemoteStorage
+
     special = address.special
     assert special is not None
     lock_dir = None if annexdir is None else annexdir / "transfer" / "upload" / address.uuid

@@ -25,6 +25,7 @@ import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Self
 
 from annexproxy.errors import ConfigError, KeyNotPresent, NodeUnavailable, StorageError
 from annexproxy.keys import Key
@@ -36,23 +37,55 @@ _READ = 1 << 20
 _THREAD_WRITE = 1 << 16
 
 
-class _DirectorySession:
-    def __init__(self, backend: DirectoryBackend, name: Key) -> None:
-        self._backend = backend
-        self._name = name
-        kf = name.keyfile()
-        # Not git-annex's tmp/<kf>: that name is shared by every writer of the key, so
-        # another process's store would remove or fill our file before we rename it.
-        self.tmpdir = backend.top / "tmp" / f"{_tmp_prefix()}{os.getpid()}-{secrets.token_hex(6)}"
-        self.tmpfile = self.tmpdir / kf
+class FileStoreSession:
+    """A `StoreSession` writing a temporary file; the commit puts it in place.
+
+    Owns the descriptor and the store's life: `opened` opens it in a worker thread and
+    discards it unless committed. Subclasses say where it goes: `_prepare` makes the
+    temporary file's directory, `_place` moves the closed file into place and `_cleanup`
+    removes what a discarded store left.
+    """
+
+    open_flags = os.O_EXCL
+    """Added to ``O_WRONLY | O_CREAT`` when the temporary file is opened."""
+    thread_write = 0
+    """Writes at least this long go to a worker thread (0: all of them)."""
+
+    def __init__(self, tmpfile: Path, *, label: object, target: str, durable: bool) -> None:
+        """Write ``tmpfile``.
+
+        Args:
+            tmpfile: the temporary file.
+            label: what is stored, for errors about a store that ended.
+            target: what is stored and where, for errors about storing it.
+            durable: fsync the file before it is placed.
+        """
+        self.tmpfile = tmpfile
+        self._label = label
+        self._target = target
+        self._durable = durable
         self._fd: int | None = None
         self.committed = False
 
+    def _prepare(self) -> None:
+        """Make the temporary file's directory."""
+
+    def _place(self) -> None:
+        """Move the written, closed temporary file into place."""
+        raise NotImplementedError
+
+    def _cleanup(self) -> None:
+        """Remove what a discarded store left (the descriptor is closed)."""
+
     def open(self) -> None:
-        self.tmpdir.mkdir(parents=True)
-        self._fd = os.open(
-            self.tmpfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-        )
+        """Create the temporary file (blocking).
+
+        Raises:
+            OSError: it could not be created.
+        """
+        self._prepare()
+        flags = os.O_WRONLY | os.O_CREAT | self.open_flags | os.O_CLOEXEC
+        self._fd = os.open(self.tmpfile, flags, 0o644)
 
     def _write_sync(self, data: bytes) -> None:
         assert self._fd is not None
@@ -61,10 +94,15 @@ class _DirectorySession:
             view = view[os.write(self._fd, view) :]
 
     async def write(self, data: bytes) -> None:
+        """Append ``data`` to the temporary file.
+
+        Raises:
+            StorageError: the store ended, or writing failed.
+        """
         if self._fd is None:
-            raise StorageError(f"{self._name}: write after the store ended")
+            raise StorageError(f"{self._label}: write after the store ended")
         try:
-            if len(data) >= _THREAD_WRITE:
+            if len(data) >= self.thread_write:
                 await asyncio.to_thread(self._write_sync, data)
             else:
                 self._write_sync(data)
@@ -72,25 +110,79 @@ class _DirectorySession:
             raise StorageError(f"cannot write {self.tmpfile}: {exc}") from exc
 
     async def commit(self) -> None:
+        """Sync (when durable) and close the file, then put it in place.
+
+        Raises:
+            StorageError: the store ended, or it could not be stored.
+        """
         if self._fd is None:
-            raise StorageError(f"{self._name}: commit after the store ended")
+            raise StorageError(f"{self._label}: commit after the store ended")
         try:
             await asyncio.to_thread(self._finish)
         except OSError as exc:
-            raise StorageError(f"cannot store {self._name} in {self._backend.top}: {exc}") from exc
+            raise StorageError(f"cannot store {self._target}: {exc}") from exc
         self.committed = True
 
     def _finish(self) -> None:
         assert self._fd is not None
         fd, self._fd = self._fd, None
-        kf = self.tmpfile.name
-        durable = self._backend.fsync
         try:
-            if durable:
+            if self._durable:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        dest = self._backend.key_dir(self._name)
+        self._place()
+
+    def discard(self) -> None:
+        """Close the file and remove what the store left (blocking)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._cleanup()
+
+    @asynccontextmanager
+    async def opened(self, failure: str) -> AsyncIterator[Self]:
+        """Open the session for the block; leaving it uncommitted discards it.
+
+        Args:
+            failure: what could not be stored should opening fail (``cannot store ...``).
+
+        Raises:
+            StorageError: the temporary file could not be created.
+        """
+        try:
+            await asyncio.to_thread(self.open)
+        except OSError as exc:
+            raise StorageError(f"{failure}: {exc}") from exc
+        try:
+            yield self
+        finally:
+            if not self.committed:
+                await asyncio.to_thread(self.discard)
+
+
+class _DirectorySession(FileStoreSession):
+    open_flags = os.O_TRUNC
+    thread_write = _THREAD_WRITE
+
+    def __init__(self, backend: DirectoryBackend, name: Key) -> None:
+        # Not git-annex's tmp/<kf>: that name is shared by every writer of the key, so
+        # another process's store would remove or fill our file before we rename it.
+        self.tmpdir = backend.top / "tmp" / f"{_tmp_prefix()}{os.getpid()}-{secrets.token_hex(6)}"
+        super().__init__(
+            self.tmpdir / name.keyfile(),
+            label=name,
+            target=f"{name} in {backend.top}",
+            durable=backend.fsync,
+        )
+        self._dest = backend.key_dir(name)
+
+    def _prepare(self) -> None:
+        self.tmpdir.mkdir(parents=True)
+
+    def _place(self) -> None:
+        kf = self.tmpfile.name
+        dest = self._dest
         if dest.exists():
             _remove_tree(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +194,7 @@ class _DirectorySession:
                 raise
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             return
-        if durable:
+        if self._durable:
             # The rename is durable once the directories holding the entries are synced.
             _fsync_dir(dest)
             _fsync_dir(dest.parent)
@@ -110,10 +202,7 @@ class _DirectorySession:
             _read_only(dest / kf)
             _read_only(dest)
 
-    def discard(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+    def _cleanup(self) -> None:
         if self.tmpdir.exists():
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 
@@ -166,15 +255,8 @@ class DirectoryBackend:
             self._swept = True
             await asyncio.to_thread(self._sweep)
         session = _DirectorySession(self, name)
-        try:
-            await asyncio.to_thread(session.open)
-        except OSError as exc:
-            raise StorageError(f"cannot store {name} in {self.top}: {exc}") from exc
-        try:
+        async with session.opened(f"cannot store {name} in {self.top}"):
             yield session
-        finally:
-            if not session.committed:
-                await asyncio.to_thread(session.discard)
 
     async def retrieve(self, name: Key, offset: int = 0) -> AsyncIterator[bytes]:
         """Read the object from ``offset`` (a seek: the bytes before are not read).

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from annexproxy.errors import KeyNotPresent, NodeUnavailable, StorageError
 from annexproxy.special.backend import StoreSession
+from annexproxy.special.directory import FileStoreSession
 
 _READ = 1 << 20
 
@@ -96,53 +97,19 @@ def check_location(location: str) -> str:
     return location
 
 
-class _FileSession:
+class _FileSession(FileStoreSession):
     def __init__(self, dest: Path) -> None:
         self.dest = dest
         self.tmp = dest.with_name(f".{dest.name}.annexproxy-{secrets.token_hex(6)}")
-        self._fd: int | None = None
-        self.committed = False
+        super().__init__(self.tmp, label=dest, target=str(dest), durable=True)
 
-    def open(self) -> None:
+    def _prepare(self) -> None:
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
 
-    def _write_sync(self, data: bytes) -> None:
-        assert self._fd is not None
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-
-    async def write(self, data: bytes) -> None:
-        if self._fd is None:
-            raise StorageError(f"{self.dest}: write after the store ended")
-        try:
-            await asyncio.to_thread(self._write_sync, data)
-        except OSError as exc:
-            raise StorageError(f"cannot write {self.tmp}: {exc}") from exc
-
-    def _finish(self) -> None:
-        assert self._fd is not None
-        fd, self._fd = self._fd, None
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    def _place(self) -> None:
         os.replace(self.tmp, self.dest)
 
-    async def commit(self) -> None:
-        if self._fd is None:
-            raise StorageError(f"{self.dest}: commit after the store ended")
-        try:
-            await asyncio.to_thread(self._finish)
-        except OSError as exc:
-            raise StorageError(f"cannot store {self.dest}: {exc}") from exc
-        self.committed = True
-
-    def discard(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+    def _cleanup(self) -> None:
         with contextlib.suppress(OSError):
             self.tmp.unlink()
 
@@ -171,15 +138,8 @@ class DirectoryExport:
         """Write beside the final name; the commit renames into place."""
         self._require_top()
         session = _FileSession(self.path_of(location))
-        try:
-            await asyncio.to_thread(session.open)
-        except OSError as exc:
-            raise StorageError(f"cannot store {location} in {self.top}: {exc}") from exc
-        try:
+        async with session.opened(f"cannot store {location} in {self.top}"):
             yield session
-        finally:
-            if not session.committed:
-                await asyncio.to_thread(session.discard)
 
     async def retrieve(self, location: str, offset: int = 0) -> AsyncIterator[bytes]:
         """Read the file from ``offset``."""

@@ -39,7 +39,7 @@ from annexproxy.keys import Key
 from annexproxy.special import chunking
 from annexproxy.special.backend import RemoteBackend, SharedStore, StoreSession
 from annexproxy.storage.base import ContentLock, Others
-from annexproxy.storage.contentlock import lock_exclusive_wait
+from annexproxy.storage.contentlock import holding_exclusive
 from annexproxy.storage.hashing import Verifier, verifier_for
 from annexproxy.uuids import RepoUUID
 
@@ -507,15 +507,8 @@ class SpecialRemoteStorage:
                     yield
                     return
                 path = self._lock_dir / ("lck." + key.keyfile())
-                try:
-                    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise StorageError(f"cannot create {path.parent}: {exc}") from exc
-                held = await lock_exclusive_wait(path)
-                try:
+                async with holding_exclusive(path, unlink=True):
                     yield
-                finally:
-                    held.release(unlink=True)
         finally:
             lock, users = _UPLOADS[name]
             if users == 1:

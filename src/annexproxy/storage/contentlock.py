@@ -18,8 +18,8 @@ import fcntl
 import os
 import stat
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +209,32 @@ async def lock_exclusive_wait(path: Path) -> FileLock:
             if str(path) in _POOL:
                 raise StorageError(f"{path} is already locked by this process")
         await _wait_unlocked(path)
+
+
+@asynccontextmanager
+async def holding_exclusive(path: Path, *, unlink: bool = False) -> AsyncIterator[FileLock]:
+    """Hold an exclusive lock on ``path`` for the block, creating its directory first.
+
+    Creates the directory in a worker thread, then waits as `lock_exclusive_wait` does
+    (so the caller serialises users of ``path`` within this process too).
+
+    Args:
+        path: the lock file.
+        unlink: delete the lock file on release, as git-annex does with transfer locks.
+
+    Raises:
+        StorageError: the directory could not be created, or the lock file could not be
+            opened or locked.
+    """
+    try:
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create {path.parent}: {exc}") from exc
+    held = await lock_exclusive_wait(path)
+    try:
+        yield held
+    finally:
+        held.release(unlink=unlink)
 
 
 async def _wait_unlocked(path: Path) -> None:

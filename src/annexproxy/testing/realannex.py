@@ -131,6 +131,22 @@ def fakessh_env() -> dict[str, str]:
     }
 
 
+def install_external_program(bindir: Path, externaltype: str, program: Path) -> Path:
+    """Install ``program`` (a Python script) as ``bindir/git-annex-remote-EXTERNALTYPE``.
+
+    The wrapper runs it with this Python; put ``bindir`` on PATH for git-annex (and
+    annexproxy) to find it.
+
+    Returns:
+        The wrapper.
+    """
+    bindir.mkdir(parents=True, exist_ok=True)
+    wrapper = bindir / f"git-annex-remote-{externaltype}"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{program}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def shell_program(name: str = "annexproxy-shell") -> str:
     """Absolute path of an installed server program (next to this Python, or on PATH)."""
     beside = Path(sys.executable).parent / name
@@ -143,12 +159,19 @@ def shell_program(name: str = "annexproxy-shell") -> str:
 
 
 def make_ssh_client(
-    server: AnnexRepo, path: Path, description: str, *, shell: str | None = None
+    server: AnnexRepo,
+    path: Path,
+    description: str,
+    *,
+    shell: str | None = None,
+    sync: bool = False,
 ) -> AnnexRepo:
     """Clone ``server`` over the ssh stand-in as remote ``origin`` and init git-annex.
 
     ``shell`` is the program the client runs on the "remote" side (``remote.origin.annex-
     shell``); by default annexproxy-shell. Give "git-annex-shell" to talk to git-annex's.
+    With ``sync``, the client then runs ``git annex sync --no-content`` once (its
+    failure is not checked), as `make_http_client` always does.
     """
     env = fakessh_env()
     run(
@@ -160,6 +183,8 @@ def make_ssh_client(
     client.git("config", "annex.sshcaching", "false")
     client.git("config", "remote.origin.annex-shell", shell or shell_program())
     client.annex("init", "-q", description)
+    if sync:
+        client.annex("sync", "--no-content", "--quiet", check=False)
     uuid = client.git("config", "annex.uuid").stdout.strip()
     return AnnexRepo(path=path, uuid=uuid, bare=False, env=env)
 
