@@ -24,6 +24,7 @@ from procstat import ServerProbe, ServerUsage, all_stats, machine_busy, shell_us
 from scene import CLUSTER, Scene, start_server
 
 GA, AP, LIMIT = "git-annex", "annexproxy", "limit"
+DURABLE_WRITES = "3 parallel durable writes of the object (dd conv=fsync)"
 IMPLS = {
     GA: ("n1ga", "ga", "n1gs", "gs", "n1-ga", "gw-ga"),
     AP: ("n1ap", "ap", "n1ps", "gp", "n1-ap", "gw-ap"),
@@ -285,7 +286,24 @@ def cluster_cases(scene: Scene) -> list[Case]:
         ]
         return f"not stored on {missing}" if missing else None
 
-    cases = []
+    # The disk's own bound on a durable fan-out: three parallel copies, each fsynced.
+    obj = object_path(scene, key)
+    copies = [scene.top / f"durable{n}.bin" for n in range(3)]
+    writes = " & ".join(f"dd if='{obj}' of='{c}' bs=8M conv=fsync status=none" for c in copies)
+
+    def no_copies() -> None:
+        for copy in copies:
+            copy.unlink(missing_ok=True)
+
+    cases = [
+        Case(
+            scenario=DURABLE_WRITES,
+            impl=LIMIT,
+            commands=((("sh", "-c", f"{writes} & wait"), scene.top),),
+            nbytes=size,
+            prepare=no_copies,
+        )
+    ]
     for impl, (_, gwhttp, _, gwssh, _, gwsrv) in IMPLS.items():
         variants = [("HTTP", gwhttp, gwsrv)] + ([("ssh", gwssh, None)] if scene.ssh else [])
         for label, gw, server in variants:

@@ -151,6 +151,13 @@ def targets(summary: Summary, branch: dict[str, float] | None) -> list[str]:
     out.append(
         _line("3-node cluster upload over HTTP, wall s", cap.get("wall"), cga.get("wall"), 0.33)
     )
+    durable = _pick(summary, LIMIT, "3 parallel durable writes").get("wall")
+    if durable and cap.get("wall"):
+        out.append(
+            f"- the same vs the disk: 3 parallel durable writes take {_f(durable)} s "
+            f"(ap/limit {_ratio(cap.get('wall'), durable)}; annexproxy fsyncs what it stores, "
+            "git-annex does not: see --no-fsync)"
+        )
     out.append(
         _line("3-node cluster upload over HTTP, server CPU s", cap.get("cpu"), cga.get("cpu"), 0.25)
     )
@@ -175,6 +182,16 @@ def targets(summary: Summary, branch: dict[str, float] | None) -> list[str]:
     sga = _pick(summary, GA, "get ", has="KiB")
     sap = _pick(summary, AP, "get ", has="KiB")
     out.append(_line("small-file get, gateway CPU s per run", sap.get("cpu"), sga.get("cpu"), 0.33))
+    cga_small = _pick(summary, GA, "copy --to cluster", has="KiB")
+    cap_small = _pick(summary, AP, "copy --to cluster", has="KiB")
+    out.append(
+        _line(
+            "small-file copy to the cluster, gateway CPU s per run",
+            cap_small.get("cpu"),
+            cga_small.get("cpu"),
+            0.33,
+        )
+    )
     if branch:
         out.append(
             f"- branch: locations of {branch['sample']:.0f} keys of {branch['keys']:.0f}: "

@@ -1,10 +1,12 @@
 """Commit a served repository's journal to its git-annex branch promptly.
 
-git-annex's own servers leave location changes in the journal until some git-annex
-command runs; `BranchCommitter` commits them about `idle` seconds after changes stop
-(at most `max_delay` after the first one), and once more when the server closes, so
-other users see uploads and removals with a plain ``git fetch``. Commits run in a
-worker thread: they wait for ``journal.lck``, which git-annex may hold.
+git-annex's ``p2phttp`` commits its journal once no change has been in progress for a
+second, so under steady load it never does. `BranchCommitter` commits about `idle`
+seconds after changes stop, at most `max_delay` after the first one, and once more when
+the server closes, so other users see uploads and removals with a plain ``git fetch``.
+Every commit rewrites the branch's root tree and the trees above each changed log, so
+under steady load a longer `max_delay` saves work. Commits run in a worker thread: they
+wait for ``journal.lck``, which git-annex may hold.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class BranchCommitter:
         journal: Journal,
         *,
         idle: float | None = 1.0,
-        max_delay: float = 5.0,
+        max_delay: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Commit ``idle`` s after the last change (None: only when closed)."""
