@@ -40,6 +40,7 @@ from annexproxy.storage.base import (
     SharedVerification,
     Storage,
     Upload,
+    as_deferred_logging,
     as_shared_verification,
     as_spool_sharing,
     upload_offset,
@@ -185,6 +186,13 @@ class ClusterUpload:
                     got=self.verifier.hexdigest(),
                 )
 
+        holders: dict[RepoUUID, Others] = {}
+        # Nodes whose gateway logging waits until all have committed: then one journal
+        # write logs them all (`PresenceBatch` joins changes made in the same moment).
+        deferred = {leg.uuid: d for leg in self._live() if (d := as_deferred_logging(leg.upload))}
+        for waiting in deferred.values():
+            waiting.defer_logging()
+
         async def finish(leg: _Leg) -> None:
             try:
                 others = await leg.upload.commit(sender_valid=sender_valid)
@@ -192,13 +200,25 @@ class ClusterUpload:
                 log.warning("node %s did not store %s: %s", leg.uuid, self.key, exc)
                 leg.failed = exc
                 return
-            if not leg.relay:
-                stored.append(leg.uuid)
-            stored.extend(others)
+            holders[leg.uuid] = others if leg.relay else (leg.uuid, *others)
+
+        async def log_stored(leg: _Leg) -> None:
+            try:
+                await deferred[leg.uuid].log_stored()
+            except StorageError as exc:
+                log.warning("node %s stored %s, but logging it failed: %s", leg.uuid, self.key, exc)
+                leg.failed = exc
+                del holders[leg.uuid]
 
         async with asyncio.TaskGroup() as group:
             for leg in self._live():
                 group.create_task(finish(leg))
+        async with asyncio.TaskGroup() as group:
+            for leg in self.legs:
+                if leg.uuid in holders and leg.uuid in deferred:
+                    group.create_task(log_stored(leg))
+        for others in holders.values():
+            stored.extend(others)
         if not stored:
             raise VerificationFailed(
                 f"no node of the cluster stored {self.key}",

@@ -211,6 +211,8 @@ class _LoggedUpload:
     def __init__(self, inner: Upload, on_stored: Callable[[Others], Awaitable[None]]) -> None:
         self._inner = inner
         self._on_stored = on_stored
+        self._deferred = False
+        self._unlogged: Others | None = None
 
     @property
     def offset(self) -> int:
@@ -239,8 +241,19 @@ class _LoggedUpload:
 
     async def commit(self, *, sender_valid: bool) -> Others:
         others = await self._inner.commit(sender_valid=sender_valid)
-        await self._on_stored(others)
+        if self._deferred:
+            self._unlogged = others
+        else:
+            await self._on_stored(others)
         return others
+
+    def defer_logging(self) -> None:
+        self._deferred = True
+
+    async def log_stored(self) -> None:
+        unlogged, self._unlogged = self._unlogged, None
+        if unlogged is not None:
+            await self._on_stored(unlogged)
 
 
 class GatewayLogged:

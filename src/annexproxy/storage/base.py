@@ -147,6 +147,33 @@ def as_shared_verification(upload: Upload) -> SharedVerification | None:
     return None
 
 
+class DeferredLogging(Protocol):
+    """An `Upload` whose commit may leave logging what it stored until `log_stored`.
+
+    A fan-out defers the gateway's location logging of all its nodes and then logs them
+    at once, so that the gateway writes the key's location log once, not once per node.
+    """
+
+    def defer_logging(self) -> None:
+        """From now on `Upload.commit` stores without logging (call before committing)."""
+        ...
+
+    async def log_stored(self) -> None:
+        """Log what the commit stored; nothing when it did not store.
+
+        Raises:
+            StorageError: the log could not be written.
+        """
+        ...
+
+
+def as_deferred_logging(upload: Upload) -> DeferredLogging | None:
+    """``upload`` as a `DeferredLogging` when it is one, else None (see above)."""
+    if hasattr(upload, "defer_logging") and hasattr(upload, "log_stored"):
+        return cast("DeferredLogging", upload)
+    return None
+
+
 class OffsetProbe(Protocol):
     """A `Storage` that can tell where an upload would resume without starting one.
 
