@@ -73,9 +73,9 @@ def test_merge_diverged_sibling(plumbing: GitPlumbing) -> None:
     repo = pygit2.Repository(str(plumbing.gitdir))
     commit = repo[pygit2.Oid(hex=result.commit)].peel(pygit2.Commit)
     assert [str(p) for p in commit.parent_ids] == [ours, synced, theirs]
-    assert commit.message == merge_message(list(result.merged_refs))
+    assert commit.message == merge_message(list(result.merged_refs)) + "\n"
     repo.free()
-    assert commit.message == "merging synced/git-annex gw/git-annex into git-annex"
+    assert commit.message == "merging synced/git-annex gw/git-annex into git-annex\n"
     for path, content in {
         "group.log": b"a line\nb line\n",
         "a.log": b"x\n",

@@ -440,6 +440,8 @@ class GitPlumbing:
         Raises:
             RepositoryError: git could not write it.
         """
+        if not message.endswith("\n"):
+            message += "\n"  # as git commit-tree leaves git-annex's messages
         with self._using():
             try:
                 signature = self._repo.default_signature
