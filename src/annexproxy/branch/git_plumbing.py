@@ -37,17 +37,25 @@ BRANCH_REF = "refs/heads/git-annex"
 # libgit2 is tuned once per process for branches of millions of small logs: trees up to
 # 1 MiB stay in its object cache (a hash-directory tree is re-read for every key
 # otherwise), and pack files are mapped in 8 MiB windows within 32 MiB. The cache is
-# capped at 2 MiB: libgit2 counts raw object bytes, and a parsed tree takes several times
+# capped at 512 KiB: libgit2 counts raw object bytes, and a parsed tree takes several times
 # its raw size, so a 16 MiB cap held about 48 MB (bench/branch_locations.py, 10,000 keys
 # of a 300,000-key branch: 0.58 s and 63 MB peak with 2 MiB, 0.59 s and 83 MB with
 # 16 MiB, 0.74 s and 57 MB with no cache; 16 MiB of windows instead of 32: 0.77 s).
+# Full of small hash-directory trees, 2 MiB raw took 13 MB of malloc; 512 KiB reads
+# 10,000 keys of 1,000,000 in 0.84 s and 72 MB peak (2 MiB: 0.81 s, 76 MB), and keeps a
+# gateway about 3 MB smaller.
 pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.TREE, 1 << 20)
-pygit2.settings.cache_max_size(2 << 20)
+pygit2.settings.cache_max_size(512 << 10)
 pygit2.settings.mwindow_size = 8 << 20
 pygit2.settings.mwindow_mapped_limit = 32 << 20
 _SIBLING_SUFFIX = "/git-annex"
 _ANCESTRY_CACHE_SIZE = 4096
-_TREE_CACHE_SIZE = 8
+# Parsed root trees kept per repository: the tip, the tip a commit is replacing, and one
+# sibling. A git-annex branch's root tree has up to 4096 entries and takes about 260 KB
+# parsed (3,900 entries: 116 KB raw), and every branch commit makes a new one: with 8 a
+# gateway and three local cluster nodes held 8 MB of superseded roots, which showed as
+# RSS growth of several KB per uploaded file until all 32 slots were full.
+_TREE_CACHE_SIZE = 3
 
 
 class SharedRepository(enum.Enum):
