@@ -18,6 +18,7 @@ from annexproxy.errors import ConfigError
 from annexproxy.p2phttp.auth import AuthPolicy, users_from_environment
 from annexproxy.server.git_http import validate_annex_url
 from annexproxy.server.http_server import ServeConfig, run_server
+from annexproxy.server.malloc_arenas import limit_malloc_arenas
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -93,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         access_log=not args.no_access_log,
         annex_url=None if args.annex_url is None else validate_annex_url(args.annex_url),
     )
+    limit_malloc_arenas()
     return asyncio.run(_serve(config))
 
 
