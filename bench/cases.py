@@ -105,6 +105,7 @@ def measure(scene: Scene, case: Case, rep: int) -> dict[str, object]:
     del os.environ["BENCH_TIMES"]
     usage: ServerUsage | None = None
     if probe is not None:
+        probe.settle(scene.sizes.settle)  # its branch commit after the run is part of it
         usage = probe.stop()
     elif case.shell:
         usage = shell_usage(str(times))

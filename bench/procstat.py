@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 CLK = os.sysconf("SC_CLK_TCK")
@@ -129,6 +130,26 @@ class ServerProbe:
         self._cpu0 = self._cpu()
         self._sample()
         self._thread.start()
+
+    def settle(self, quiet: float = 2.0, limit: float = 20.0) -> float:
+        """Wait until the tree has used no CPU for ``quiet`` s (at most ``limit`` s).
+
+        Servers finish some work after the client is done: both git-annex's p2phttp
+        and annexproxy commit the branch once changes pause for a second. That work
+        belongs to the run that caused it, not to the next one.
+
+        Returns:
+            The seconds waited.
+        """
+        start = last_change = time.monotonic()
+        cpu = sum(self._cpu()[:2])
+        while (now := time.monotonic()) - last_change < quiet and now - start < limit:
+            time.sleep(0.1)
+            current = sum(self._cpu()[:2])
+            if current - cpu > 0.015:  # more than a timer tick or two
+                last_change = time.monotonic()
+            cpu = current
+        return time.monotonic() - start
 
     def stop(self) -> ServerUsage:
         """Stop sampling and return what the tree used since `start`."""

@@ -64,6 +64,7 @@ MODES = {
         branch_sample=200,
         reps=1,
         warmup=0,
+        settle=0.0,
     ),
 }
 SCENARIOS = ("limits", "key", "big", "cluster", "small", "conc", "branch")

@@ -50,6 +50,8 @@ class Sizes:
     branch_sample: int
     reps: int
     warmup: int
+    settle: float = 2.0
+    """Seconds of server idleness that end a run's measurement (its branch commit)."""
 
 
 @dataclass(slots=True)
