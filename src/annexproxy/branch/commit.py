@@ -91,11 +91,10 @@ def _commit_locked(plumbing: GitPlumbing, journal: Journal, message: str) -> Com
     files = {branch_path(name): content for name, content in staged.items()}
     for _ in range(MAX_ATTEMPTS):
         old = _require_tip(plumbing)
-        tree = plumbing.tree_with(old, files)
-        if tree == plumbing.tree_of(old):
+        new = plumbing.commit_files(old, files, message)
+        if new is None:
             journal.discard(list(staged))
             return CommitResult(commit=None, committed_files=tuple(sorted(files)))
-        new = plumbing.commit(tree, [old], message)
         if plumbing.update_ref(BRANCH_REF, new, old):
             journal.discard(list(staged))
             return CommitResult(commit=new, committed_files=tuple(sorted(files)))

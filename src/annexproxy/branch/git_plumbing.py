@@ -30,6 +30,9 @@ from types import TracebackType
 
 import pygit2
 
+from annexproxy.branch.commitobjects import NewObjects, add_commit, tree_with_files
+from annexproxy.branch.packfile import Person
+from annexproxy.branch.packstore import PackStore
 from annexproxy.errors import RepositoryError
 
 BRANCH_REF = "refs/heads/git-annex"
@@ -93,6 +96,11 @@ class RepoSettings:
     commit_message: str = "update"  # annex.commitmessage: subject of branch commits
 
 
+def _with_newline(message: str) -> str:
+    # as git commit-tree leaves git-annex's messages
+    return message if message.endswith("\n") else message + "\n"
+
+
 def _git_bool(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "yes", "on", "1")
 
@@ -115,6 +123,7 @@ class GitPlumbing:
         except (pygit2.GitError, KeyError, OSError) as exc:
             raise RepositoryError(f"cannot open a git repository at {path}: {exc}") from exc
         self._lock = threading.Lock()
+        self._packs: PackStore | None = None
         self._trees: dict[str, pygit2.Tree] = {}
         # Ancestry of two commits never changes: each view's sibling check asks again.
         self._ancestry: dict[tuple[str, str], bool] = {}
@@ -441,6 +450,60 @@ class GitPlumbing:
             builder.insert(head, self._build_tree(sub, inner), pygit2.enums.FileMode.TREE)
         return builder.write()
 
+    def commit_files(self, base: str, files: Mapping[str, bytes], message: str) -> str | None:
+        """Commit ``base``'s tree with ``files`` added or replaced, as one new pack.
+
+        The blobs, the trees on the changed paths and the commit (parent ``base``) are
+        written as one pack and index, durable before this returns; small packs are
+        merged when they add up (`PackStore.merge_small`). No ref is changed.
+
+        Returns:
+            The new commit id (hex), or None when the tree would not change.
+
+        Raises:
+            RepositoryError: git objects could not be read or the pack written.
+        """
+        store = self._pack_store()
+        with self._using():
+            new = NewObjects()
+            root = self._tree_of(base)
+            tree = tree_with_files(self._read_tree, root.id.raw, files, new)
+            if tree == root.id.raw:
+                return None
+            signature = self._signature()
+            person = Person(signature.name, signature.email, signature.time, signature.offset)
+            commit = add_commit(new, tree, [bytes.fromhex(base)], person, _with_newline(message))
+            store.write(new.objects)
+            if store.merge_small() is not None:
+                # The merged packs are gone: a fresh handle lets libgit2 close them.
+                self._reopen()
+            return commit.hex()
+
+    def _read_tree(self, oid: bytes) -> bytes:
+        kind, body = self._repo.odb.read(pygit2.Oid(raw=oid))
+        if kind != pygit2.enums.ObjectType.TREE:
+            raise RepositoryError(f"{oid.hex()} in {self.gitdir} is not a tree")
+        return bytes(body)
+
+    def _signature(self) -> pygit2.Signature:
+        try:
+            return self._repo.default_signature
+        except (KeyError, pygit2.GitError):
+            return pygit2.Signature("annexproxy", "annexproxy@localhost")
+
+    def _pack_store(self) -> PackStore:
+        if self._packs is None:
+            shared = self.read_settings().shared
+            extra = {SharedRepository.GROUP: 0o040, SharedRepository.ALL: 0o044}.get(shared, 0)
+            self._packs = PackStore(self.gitdir / "objects" / "pack", extra)
+        return self._packs
+
+    def _reopen(self) -> None:
+        path = self._repo.path
+        self._repo.free()
+        self._repo = pygit2.Repository(path)
+        self._trees.clear()
+
     def commit(self, tree: str, parents: list[str], message: str) -> str:
         """Write a commit (author and committer from git config, else a fixed identity).
 
@@ -450,18 +513,13 @@ class GitPlumbing:
         Raises:
             RepositoryError: git could not write it.
         """
-        if not message.endswith("\n"):
-            message += "\n"  # as git commit-tree leaves git-annex's messages
         with self._using():
-            try:
-                signature = self._repo.default_signature
-            except (KeyError, pygit2.GitError):
-                signature = pygit2.Signature("annexproxy", "annexproxy@localhost")
+            signature = self._signature()
             oid = self._repo.create_commit(
                 None,
                 signature,
                 signature,
-                message,
+                _with_newline(message),
                 pygit2.Oid(hex=tree),
                 [pygit2.Oid(hex=p) for p in parents],
             )
