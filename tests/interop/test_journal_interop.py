@@ -119,19 +119,24 @@ def test_whereis_sees_our_records(
     assert "(1 copy)" in out
 
 
-def test_bare_repository_and_async_entry_point(
+def test_bare_repository_and_concurrent_batched_records(
     annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal]
 ) -> None:
     repo = annex_repo_factory("bare", bare=True)
     journal = journal_of(repo)
+    uuids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(8)]
 
-    async def record_many() -> list[bool]:
-        uuids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(8)]
+    async def record_many() -> None:
+        queue = PresenceBatch(journal)
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(journal.arecord_presence(KEY, u, True)) for u in uuids]
-        return [task.result() for task in tasks]
+            for u in uuids:
+                group.create_task(queue.record(KEY, u, True))
 
-    assert asyncio.run(record_many()) == [True] * 8
+    asyncio.run(record_many())
+    logged = journal.read_journal_only(location_log_path(KEY))
+    assert logged is not None
+    assert len(logged.splitlines()) == len(uuids)  # one line each, none lost to a race
+    assert present_infos(logged) == sorted(u.encode() for u in uuids)
     assert "(8 copies)" in whereis(repo, KEY)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,20 @@ def test_real_file_keeps_its_bytes(tmp_path: Path) -> None:
     os.fsync(fd)
     os.close(fd)
     assert path.read_bytes() == data
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+def test_sync_file_range_is_found_in_the_loaded_libc() -> None:
+    assert writeback._load() is not None
+
+
+def test_a_libc_without_sync_file_range_gives_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ctypes, "CDLL", _NoSymbols)
+    assert writeback._load() is None
+
+
+class _NoSymbols:
+    """A loaded library with none of the symbols asked for."""
+
+    def __init__(self, name: str | None, use_errno: bool = False) -> None:
+        pass

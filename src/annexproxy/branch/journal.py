@@ -27,7 +27,6 @@ a per-lock-file `threading.Lock` before the fcntl lock is taken.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import secrets
@@ -356,23 +355,6 @@ class Journal:
                 "journal-private/, which annexproxy cannot write yet"
             )
         return repo_uuid
-
-    async def arecord_presence(
-        self,
-        key: Key,
-        uuid: str,
-        present: bool,
-        now: Timestamp | int | None = None,
-    ) -> bool:
-        """`record_presence` in a worker thread, so waiting for the lock never blocks a loop.
-
-        Cancelling the awaiting task does not stop a change already started.
-
-        Raises:
-            UUIDFormatError: as for `record_presence`.
-            RepositoryError: as for `record_presence`.
-        """
-        return await asyncio.to_thread(self.record_presence, key, uuid, present, now)
 
     # --- the journal as a whole, for committing ---------------------------------------
 

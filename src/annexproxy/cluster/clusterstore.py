@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from annexproxy.cluster.health import NodeHealth
 from annexproxy.errors import (
@@ -61,6 +62,27 @@ def _quiet(task: asyncio.Future[None]) -> None:
 
 Locations = Callable[[Key], Awaitable[Sequence[str]]]
 Wants = Callable[[RepoUUID, Key, "str | None"], Awaitable[bool]]
+
+_T = TypeVar("_T")
+
+
+def _sort_answers(
+    answers: Iterable[tuple[_T, RepoUUID, bool, Others | None]],
+) -> tuple[list[_T], Others]:
+    """The nodes of an upload that lack the key, and the holders the others name.
+
+    Each answer is ``(what to keep of a node that lacks the key, its UUID, whether it is
+    a relay, the holders it names when it already has the key, else None)``. A relay
+    answers for the cluster UUID, so only the nodes it names are holders.
+    """
+    lacking: list[_T] = []
+    holders: set[RepoUUID] = set()
+    for kept, uuid, relay, already in answers:
+        if already is None:
+            lacking.append(kept)
+        else:
+            holders.update(already if relay else (uuid, *already))
+    return lacking, tuple(sorted(holders))
 
 
 @dataclass(slots=True)
@@ -362,28 +384,21 @@ class ClusterStorage:
         """Start a fan-out upload to the nodes that should get ``key``."""
         targets = await self._targets(key, associated_file)
         async with AsyncExitStack() as stack:
-            legs: list[_Leg] = []
-            already: list[RepoUUID] = []
-
-            async def open_leg(uuid: RepoUUID, node: Storage, relay: bool) -> None:
+            answers: list[tuple[_Leg, RepoUUID, bool, Others | None]] = []
+            for uuid, node, relay in targets:  # one by one: the exit stack is not task-safe
                 try:
-                    upload = await stack.enter_async_context(node.upload(key, associated_file))
+                    opened = await stack.enter_async_context(node.upload(key, associated_file))
                 except StorageError as exc:
                     log.warning("node %s cannot take %s: %s", uuid, key, exc)
-                    return
-                node_already = upload.already_have
-                if node_already is not None:
-                    already.extend(node_already if relay else (uuid, *node_already))
-                else:
-                    legs.append(_Leg(uuid, upload, relay=relay))
-
-            for uuid, node, relay in targets:  # one by one: the exit stack is not task-safe
-                await open_leg(uuid, node, relay)
+                    continue
+                leg = _Leg(uuid, opened, relay=relay)
+                answers.append((leg, uuid, relay, opened.already_have))
+            legs, already = _sort_answers(answers)
             if not legs and not already:
                 raise StorageError(f"no node of cluster {self._uuid} can take {key}")
             upload = ClusterUpload(key=key, legs=legs, leg_timeout=self._leg_timeout)
             if not legs:
-                upload.already = tuple(sorted(set(already)))
+                upload.already = already
             else:
                 upload._offset = min(leg.upload.offset for leg in legs)
                 upload.hash_once()
@@ -403,29 +418,23 @@ class ClusterStorage:
         """
         targets = await self._targets(key, associated_file)
 
-        async def probe(uuid: RepoUUID, node: Storage) -> tuple[int | None, Others] | None:
+        async def probe(
+            uuid: RepoUUID, node: Storage, relay: bool
+        ) -> tuple[int, RepoUUID, bool, Others | None] | None:
             try:
-                return await upload_offset(node, key, associated_file)
+                offset, others = await upload_offset(node, key, associated_file)
             except StorageError as exc:
                 log.warning("node %s cannot take %s: %s", uuid, key, exc)
                 return None
+            return (0, uuid, relay, others) if offset is None else (offset, uuid, relay, None)
 
-        answers = await asyncio.gather(*(probe(uuid, node) for uuid, node, _ in targets))
-        offsets: list[int] = []
-        already: list[RepoUUID] = []
-        for (uuid, _, relay), answer in zip(targets, answers, strict=True):
-            if answer is None:
-                continue
-            offset, others = answer
-            if offset is not None:
-                offsets.append(offset)
-            else:
-                already.extend(others if relay else (uuid, *others))
+        answers = await asyncio.gather(*(probe(*target) for target in targets))
+        offsets, already = _sort_answers(a for a in answers if a is not None)
         if offsets:
             return min(offsets), ()
         if not already:
             raise StorageError(f"no node of cluster {self._uuid} can take {key}")
-        return None, tuple(sorted(set(already)))
+        return None, already
 
     async def lock_content(self, key: Key) -> ContentLock:
         """A cluster cannot lock content (clients lock single nodes): always refused."""

@@ -11,7 +11,6 @@ nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 _M_ARENA_MAX = -8  # from glibc's malloc.h
@@ -27,11 +26,8 @@ def limit_malloc_arenas(arenas: int = SERVER_ARENAS) -> bool:
     """
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library already loaded
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False

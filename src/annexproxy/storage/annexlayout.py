@@ -87,15 +87,11 @@ class AnnexLayout:
             return [lower, mixed]
         return [mixed, lower]
 
-    def object_candidates(self, key: Key) -> list[Path]:
-        """Every place the object file of ``key`` may be, in lookup order."""
-        return [Path(name) for name in self.object_names(key)]
-
     def object_names(self, key: Key) -> list[str]:
-        """`object_candidates` as strings.
+        """Every place the object file of ``key`` may be, in lookup order.
 
-        Lookups run several times per request, and a Path costs more to make than the
-        ``stat`` it is made for.
+        Strings, not Paths: lookups run several times per request, and a Path costs more
+        to make than the ``stat`` it is made for.
         """
         kf = key.keyfile()
         root = f"{self.annexdir}/objects/"
@@ -103,7 +99,7 @@ class AnnexLayout:
 
     def new_object_path(self, key: Key) -> Path:
         """Where new content of ``key`` goes (the first lookup place)."""
-        return self.object_candidates(key)[0]
+        return Path(self.object_names(key)[0])
 
     def tmp_path(self, key: Key) -> Path:
         """The partial-content file, ``<annexdir>/tmp/<kf>``."""

@@ -368,7 +368,7 @@ class AnnexRepoStorage:
         self._require_writable()
         async with self.content_change(key):
             removed = False
-            for obj in self.layout.object_candidates(key):
+            for obj in map(Path, self.layout.object_names(key)):
                 if obj.is_file():
                     self._check_deadline(key, before)
                     await self._remove_object(key, obj, before)

@@ -11,7 +11,6 @@ while the data still streams in and the fsync at commit has little left to do. W
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 from collections.abc import Callable
 
@@ -25,7 +24,7 @@ def _load() -> _Starter | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library already loaded
         call = libc.sync_file_range
     except (OSError, AttributeError):
         return None
