@@ -7,6 +7,7 @@ commit written as a pack must have the ids libgit2's loose objects would have ha
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import subprocess
@@ -42,6 +43,10 @@ def make_repo(path: Path) -> GitPlumbing:
     repo.create_commit(BRANCH_REF, sig, sig, "branch created\n", repo.TreeBuilder().write(), [])
     (path / "annex").mkdir()
     return GitPlumbing(path)
+
+
+def replace_with(content: bytes, _old: bytes) -> bytes:
+    return content
 
 
 def pack_files(path: Path) -> list[str]:
@@ -173,7 +178,7 @@ def test_commits_as_packs_merge_geometrically_and_git_agrees(tmp_path: Path) -> 
         for _ in range(rng.randrange(1, 30)):
             name = f"{rng.randrange(16):03x}/{rng.randrange(16):03x}/K{rng.randrange(400)}.log"
             content = f"{round_}s 1 {U}\n".encode()
-            journal.modify(name, lambda _, c=content: c)
+            journal.modify(name, functools.partial(replace_with, content))
             written[name] = content
         assert commit_journal(plumbing, journal).commit is not None
         counts.append(len(pack_files(path)))
