@@ -17,6 +17,7 @@ from annexproxy.branch.logs.presence import present_infos
 from annexproxy.branch.logs.timestamps import Timestamp
 from annexproxy.branch.paths import journal_name, location_log_path
 from annexproxy.branch.presence_batch import PresenceBatch
+from annexproxy.errors import RepositoryError
 from annexproxy.keys import Key
 from annexproxy.testing.realannex import AnnexRepo, annex_env, run
 from annexproxy.uuids import UUIDFormatError
@@ -354,3 +355,28 @@ def test_permissions_match_git_annex(
         mode_ours = (ours.annexdir / relative).stat().st_mode
         mode_theirs = (theirs.annexdir / relative).stat().st_mode
         assert oct(mode_ours) == oct(mode_theirs), relative
+
+
+def test_write_after_git_annex_removed_othertmp_and_journal(
+    annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal]
+) -> None:
+    # git-annex deletes othertmp/ when a process ends, and a commit can leave no journal
+    # directory: a write makes both again and git-annex reads it.
+    repo = annex_repo_factory("r")
+    journal = journal_of(repo)
+    assert journal.record_presence(KEY, U1, True)
+    for name in ("othertmp", "journal"):
+        target = repo.annexdir / name
+        for child in target.iterdir():
+            child.unlink()
+        target.rmdir()
+    assert journal.record_presence(KEY2, U2, True)
+    assert U2 in whereis(repo, KEY2)
+
+
+def test_missing_annex_directory_is_named(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path / "plain")], check=True)
+    with GitPlumbing(tmp_path / "plain") as plumbing:
+        journal = Journal(plumbing.annexdir, plumbing)
+        with pytest.raises(RepositoryError, match="git annex init"):
+            journal.record_presence(KEY, U1, True)

@@ -15,15 +15,18 @@ import tempfile
 from pathlib import Path
 
 import pygit2
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from annexproxy.branch import packstore
 from annexproxy.branch.commit import commit_journal
 from annexproxy.branch.commitobjects import NewObjects, tree_with_files
 from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
 from annexproxy.branch.journal import Journal
 from annexproxy.branch.packfile import BLOB, COMMIT, TREE, PackEncoder, Person, object_id
 from annexproxy.branch.packstore import PackStore
+from annexproxy.errors import RepositoryError
 
 U = "2fe550a4-fab9-462f-8322-ece2616932ad"
 
@@ -72,7 +75,7 @@ def test_index_is_what_git_index_pack_writes(tmp_path: Path, blobs: list[bytes])
     pack = b"".join(
         [
             encoder.header(),
-            *(encoder.add(k, b, oid) for oid, (k, b) in objects.items()),
+            *(encoder.add(*objects[oid], oid) for oid in sorted(objects)),
             encoder.trailer(),
         ]
     )
@@ -93,6 +96,16 @@ def test_large_offsets_are_indexed_as_git_does(tmp_path: Path) -> None:
     idx = encoder.index()
     assert idx[8 + 1024 + 20 + 4 : 8 + 1024 + 20 + 8] == b"\x80\x00\x00\x00"
     assert int.from_bytes(idx[8 + 1024 + 28 : 8 + 1024 + 36], "big") == 0x8000001C
+
+
+def test_pack_entries_come_in_id_order() -> None:
+    encoder = PackEncoder(3)
+    encoder.header()
+    encoder.add(BLOB, b"b")
+    with pytest.raises(RepositoryError, match="out of id order or repeated"):
+        encoder.add(BLOB, b"b")
+    with pytest.raises(RepositoryError, match="declared 3 objects and got 1"):
+        encoder.trailer()
 
 
 def test_person_line() -> None:
@@ -250,3 +263,23 @@ def test_commit_objects_are_pure(tmp_path: Path) -> None:
         TREE, b"40000 a\0" + object_id(TREE, b"100644 b.log\0" + object_id(BLOB, b"x\n"))
     )
     assert COMMIT not in {kind for kind, _ in new.objects.values()}
+
+
+@pytest.mark.parametrize("piece", [1, 7, 1 << 20])
+def test_merge_reads_entries_across_read_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    monkeypatch.setattr(packstore, "_READ_PIECE", piece)
+    path = tmp_path / "r"
+    make_repo(path).close()
+    store = PackStore(path / "objects" / "pack")
+    rng = random.Random(piece)
+    blobs = [rng.randbytes(rng.randrange(0, 3000)) for _ in range(40)]
+    for start in range(0, 40, 8):
+        store.write({object_id(BLOB, b): (BLOB, b) for b in blobs[start : start + 8]})
+    store.write({object_id(BLOB, b): (BLOB, b) for b in blobs[:3]})  # duplicates
+    assert store.merge_small() is not None
+    assert len(pack_files(path)) == 1
+    git(path, "fsck", "--strict", "--no-dangling")
+    for body in blobs:
+        assert git(path, "cat-file", "blob", object_id(BLOB, body).hex()) == body

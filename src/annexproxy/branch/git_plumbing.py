@@ -59,6 +59,10 @@ _ANCESTRY_CACHE_SIZE = 4096
 # gateway and three local cluster nodes held 8 MB of superseded roots, which showed as
 # RSS growth of several KB per uploaded file until all 32 slots were full.
 _TREE_CACHE_SIZE = 3
+# A commit is built in memory (its new objects, parsed trees on the changed paths, a few
+# MB for a commit of thousands of logs); one at a time per process keeps a gateway's
+# peak memory the same with many repositories.
+_ONE_COMMIT_BUILT = threading.Lock()
 
 
 class SharedRepository(enum.Enum):
@@ -464,7 +468,7 @@ class GitPlumbing:
             RepositoryError: git objects could not be read or the pack written.
         """
         store = self._pack_store()
-        with self._using():
+        with _ONE_COMMIT_BUILT, self._using():
             new = NewObjects()
             root = self._tree_of(base)
             tree = tree_with_files(self._read_tree, root.id.raw, files, new)

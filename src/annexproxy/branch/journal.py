@@ -52,6 +52,7 @@ OTHERTMP_DIR = "othertmp"
 OTHERTMP_LOCK = "othertmp.lck"
 VECTOR_CLOCK_ENV = "GIT_ANNEX_VECTOR_CLOCK"
 
+_READ_SIZE = 64 << 10
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
 
@@ -100,6 +101,22 @@ def _process_lock(path: str) -> threading.Lock:
     key = os.path.realpath(path)
     with _PROCESS_LOCKS_GUARD:
         return _PROCESS_LOCKS.setdefault(key, threading.Lock())
+
+
+def _read_file(path: str) -> bytes:
+    """A small file's bytes with four system calls (a Python file object takes seven).
+
+    Raises:
+        OSError: FileNotFoundError when there is no such file.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, _READ_SIZE):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -175,8 +192,7 @@ class Journal:
         name = journal_name(path)
         with _os_errors(f"cannot read journal file {name} in {self._journal_dir}"):
             try:
-                with open(self._journal_prefix + name, "rb") as handle:
-                    content = handle.read()
+                content = _read_file(self._journal_prefix + name)
             except FileNotFoundError:
                 return self._plumbing.read_branch_file(path)
         return discard_incomplete_append(content)
@@ -209,8 +225,7 @@ class Journal:
             return None
         try:
             # plain strings, not Path objects: this runs once per key looked up
-            with open(prefix + name, "rb") as handle:
-                return discard_incomplete_append(handle.read())
+            return discard_incomplete_append(_read_file(prefix + name))
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -380,17 +395,19 @@ class Journal:
             RepositoryError: the journal cannot be read.
         """
         found: dict[str, bytes] = {}
-        with _os_errors(f"cannot list {self.journal_dir}"):
+        with _os_errors(f"cannot list {self._journal_dir}"):
             try:
-                names = sorted(os.listdir(self.journal_dir))
+                with os.scandir(self._journal_dir) as listing:
+                    names = sorted(
+                        entry.name
+                        for entry in listing
+                        if not entry.name.startswith(".") and entry.is_file()
+                    )
             except FileNotFoundError:
                 return found
             for name in names:
-                path = self.journal_dir / name
-                if name.startswith(".") or not path.is_file():
-                    continue
                 try:
-                    found[name] = discard_incomplete_append(path.read_bytes())
+                    found[name] = discard_incomplete_append(_read_file(self._journal_prefix + name))
                 except FileNotFoundError:
                     continue
         return found
@@ -401,10 +418,10 @@ class Journal:
         Raises:
             RepositoryError: a file could not be deleted.
         """
-        with _os_errors(f"cannot delete a journal file in {self.journal_dir}"):
+        with _os_errors(f"cannot delete a journal file in {self._journal_dir}"):
             for name in names:
                 with suppress(FileNotFoundError):
-                    os.unlink(self.journal_dir / name)
+                    os.unlink(self._journal_prefix + name)
 
     # --- locking and writing ------------------------------------------------------------
 
@@ -420,10 +437,13 @@ class Journal:
 
     @contextmanager
     def _fcntl_lock(self, lockfile: str, *, exclusive: bool) -> Iterator[None]:
-        self._require_annexdir()
-        flags = (os.O_RDWR if exclusive else os.O_RDONLY) | os.O_CREAT
+        flags = (os.O_RDWR if exclusive else os.O_RDONLY) | os.O_CREAT | os.O_CLOEXEC
         with _os_errors(f"cannot open lock file {lockfile}"):
-            fd = os.open(lockfile, flags, 0o666)
+            try:
+                fd = os.open(lockfile, flags, 0o666)
+            except FileNotFoundError:
+                self._require_annexdir()
+                raise
         try:
             self._share(lockfile, is_dir=False)
             with _os_errors(f"cannot lock {lockfile}"):
@@ -434,21 +454,35 @@ class Journal:
 
     def _write(self, name: str, content: bytes) -> None:
         with self._fcntl_lock(self._othertmp_lock, exclusive=False):
-            self._ensure_dir(self._othertmp)
             tmp = os.path.join(self._othertmp, f"annexproxy-{secrets.token_hex(8)}")
             with _os_errors(f"cannot write journal file {name} in {self._journal_dir}"):
+                fd = self._create_tmp(tmp)
                 try:
-                    # mode 0666 minus the umask, like git-annex's own temporary file.
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                    with open(fd, "wb") as out:
-                        out.write(content)
+                    try:
+                        view = memoryview(content)
+                        while view:
+                            view = view[os.write(fd, view) :]
+                    finally:
+                        os.close(fd)
                     self._share(tmp, is_dir=False)
-                    self._ensure_dir(self._journal_dir)
-                    os.replace(tmp, self._journal_prefix + name)
+                    try:
+                        os.replace(tmp, self._journal_prefix + name)
+                    except FileNotFoundError:  # no journal directory yet
+                        self._ensure_dir(self._journal_dir)
+                        os.replace(tmp, self._journal_prefix + name)
                 except BaseException:
                     with suppress(OSError):
                         os.unlink(tmp)
                     raise
+
+    def _create_tmp(self, tmp: str) -> int:
+        # mode 0666 minus the umask, like git-annex's own temporary file.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            return os.open(tmp, flags, 0o666)
+        except FileNotFoundError:  # othertmp/ is made when needed, and git-annex removes it
+            self._ensure_dir(self._othertmp)
+            return os.open(tmp, flags, 0o666)
 
     def _require_annexdir(self) -> None:
         if not os.path.isdir(self._annexdir):

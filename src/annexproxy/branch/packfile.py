@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import sys
 import zlib
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 
 from annexproxy.errors import RepositoryError
 
@@ -123,28 +126,25 @@ def _entry_header(kind: int, size: int) -> bytes:
     return bytes(out)
 
 
-@dataclass(frozen=True, slots=True)
-class IndexEntry:
-    """One object of a pack, as its index records it."""
-
-    oid: bytes
-    crc: int  # CRC-32 of the entry's bytes in the pack (header and compressed data)
-    offset: int
-
-
 class PackEncoder:
     """Encodes a version 2 pack of ``count`` objects, and then its version 2 index.
 
     Call `header`, then `add` (or `add_raw`) exactly ``count`` times, then `trailer`;
     append every returned chunk to the pack file, in order. `index` then gives the
     ``.idx`` file's content, and `checksum` the pack's name (``pack-<hex>.pack``).
+
+    Objects must come in id order (the index lists them so, and ours are then read in
+    one pass when packs are merged); an id out of order or repeated is refused. What
+    the index needs is kept in flat arrays, 32 bytes an object.
     """
 
     def __init__(self, count: int) -> None:
         self._count = count
         self._digest = hashlib.sha1()
         self._offset = 0
-        self._entries: list[IndexEntry] = []
+        self._oids = bytearray()
+        self._crcs = array("I")
+        self._offsets = array("Q")
         self._checksum: bytes | None = None
 
     def _emit(self, chunk: bytes) -> bytes:
@@ -163,16 +163,20 @@ class PackEncoder:
 
     def add_raw(self, oid: bytes, entry: bytes, crc: int) -> bytes:
         """An entry copied as it is from another pack (its CRC from that pack's index)."""
-        if len(self._entries) >= self._count:
+        if len(self._offsets) >= self._count:
             raise RepositoryError(f"pack declared {self._count} objects and got more")
-        self._entries.append(IndexEntry(oid, crc, self._offset))
+        if self._oids and oid <= self._oids[-20:]:
+            raise RepositoryError(f"object {oid.hex()} is out of id order or repeated in a pack")
+        self._oids += oid
+        self._crcs.append(crc)
+        self._offsets.append(self._offset)
         return self._emit(entry)
 
     def trailer(self) -> bytes:
         """The pack's closing SHA-1 of everything before it."""
-        if len(self._entries) != self._count:
+        if len(self._offsets) != self._count:
             raise RepositoryError(
-                f"pack declared {self._count} objects and got {len(self._entries)}"
+                f"pack declared {self._count} objects and got {len(self._offsets)}"
             )
         self._checksum = self._digest.digest()
         return self._checksum
@@ -186,80 +190,92 @@ class PackEncoder:
 
     def index(self) -> bytes:
         """The version 2 ``.idx`` for the pack (after `trailer`)."""
-        entries = sorted(self._entries, key=lambda entry: entry.oid)
-        fanout = [0] * 256
-        for entry in entries:
-            fanout[entry.oid[0]] += 1
-        running = 0
-        for byte in range(256):
-            running += fanout[byte]
-            fanout[byte] = running
-        small: list[int] = []
-        large: list[int] = []
-        for entry in entries:
-            if entry.offset < _LARGE_OFFSET:
-                small.append(entry.offset)
-            else:
-                small.append(_LARGE_OFFSET | len(large))
-                large.append(entry.offset)
+        firsts = bytes(self._oids[0::20])
+        fanout = array("I", accumulate(firsts.count(byte) for byte in range(256)))
+        small = array("I", (o if o < _LARGE_OFFSET else 0 for o in self._offsets))
+        large = array("Q")
+        for number, offset in enumerate(self._offsets):
+            if offset >= _LARGE_OFFSET:
+                small[number] = _LARGE_OFFSET | len(large)
+                large.append(offset)
         parts = [
             _IDX_SIGNATURE,
             struct.pack(">I", 2),
-            struct.pack(">256I", *fanout),
-            b"".join(entry.oid for entry in entries),
-            struct.pack(f">{len(entries)}I", *(entry.crc for entry in entries)),
-            struct.pack(f">{len(small)}I", *small),
-            struct.pack(f">{len(large)}Q", *large),
+            _big_endian(fanout),
+            bytes(self._oids),
+            _big_endian(self._crcs),
+            _big_endian(small),
+            _big_endian(large),
             self.checksum,
         ]
         body = b"".join(parts)
         return body + hashlib.sha1(body).digest()
 
 
-def read_index(idx: bytes) -> list[IndexEntry]:
-    """The entries of a version 2 pack index, in id order.
+def _big_endian(values: array[int]) -> bytes:
+    if sys.byteorder == "little":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+class PackIndex:
+    """A version 2 pack index, read in place: ids, CRCs and offsets by position.
 
     Raises:
         RepositoryError: it is not a well-formed version 2 index.
     """
-    if len(idx) < _IDX_HEADER + _FANOUT + 40 or idx[:4] != _IDX_SIGNATURE:
-        raise RepositoryError("not a version 2 git pack index")
-    if struct.unpack_from(">I", idx, 4)[0] != 2:
-        raise RepositoryError("not a version 2 git pack index")
-    count = struct.unpack_from(">I", idx, _IDX_HEADER + _FANOUT - 4)[0]
-    ids_at = _IDX_HEADER + _FANOUT
-    crcs_at = ids_at + 20 * count
-    offsets_at = crcs_at + 4 * count
-    large_at = offsets_at + 4 * count
-    if len(idx) < large_at + 40:
-        raise RepositoryError("truncated git pack index")
-    crcs = struct.unpack_from(f">{count}I", idx, crcs_at)
-    offsets = struct.unpack_from(f">{count}I", idx, offsets_at)
-    entries = []
-    for number in range(count):
-        offset = offsets[number]
+
+    def __init__(self, idx: bytes) -> None:
+        if len(idx) < _IDX_HEADER + _FANOUT + 40 or idx[:4] != _IDX_SIGNATURE:
+            raise RepositoryError("not a version 2 git pack index")
+        if struct.unpack_from(">I", idx, 4)[0] != 2:
+            raise RepositoryError("not a version 2 git pack index")
+        self.count: int = struct.unpack_from(">I", idx, _IDX_HEADER + _FANOUT - 4)[0]
+        self._ids_at = _IDX_HEADER + _FANOUT
+        self._crcs_at = self._ids_at + 20 * self.count
+        self._offsets_at = self._crcs_at + 4 * self.count
+        self._large_at = self._offsets_at + 4 * self.count
+        if len(idx) < self._large_at + 40:
+            raise RepositoryError("truncated git pack index")
+        self._idx = idx
+
+    @property
+    def pack_checksum(self) -> bytes:
+        """The checksum of the pack this index is for (its name)."""
+        return self._idx[-40:-20]
+
+    def oid(self, number: int) -> bytes:
+        """The id of the object at ``number`` (in id order)."""
+        at = self._ids_at + 20 * number
+        return self._idx[at : at + 20]
+
+    def crc(self, number: int) -> int:
+        """The CRC-32 of the object's entry."""
+        return int(struct.unpack_from(">I", self._idx, self._crcs_at + 4 * number)[0])
+
+    def offset(self, number: int) -> int:
+        """Where the object's entry starts in the pack."""
+        offset = int(struct.unpack_from(">I", self._idx, self._offsets_at + 4 * number)[0])
         if offset & _LARGE_OFFSET:
-            at = large_at + 8 * (offset & ~_LARGE_OFFSET)
-            if len(idx) < at + 8 + 40:
+            at = self._large_at + 8 * (offset & ~_LARGE_OFFSET)
+            if len(self._idx) < at + 8 + 40:
                 raise RepositoryError("truncated git pack index")
-            offset = struct.unpack_from(">Q", idx, at)[0]
-        oid = idx[ids_at + 20 * number : ids_at + 20 * (number + 1)]
-        entries.append(IndexEntry(oid, crcs[number], offset))
-    return entries
+            offset = int(struct.unpack_from(">Q", self._idx, at)[0])
+        return offset
 
-
-def index_checksum(idx: bytes) -> bytes:
-    """The pack checksum a version 2 index records (the pack's name)."""
-    return idx[-40:-20]
-
-
-def entry_spans(entries: Iterable[IndexEntry], pack_size: int) -> list[tuple[IndexEntry, int]]:
-    """Each entry with the end of its bytes in the pack (the next entry or the trailer)."""
-    by_offset = sorted(entries, key=lambda entry: entry.offset)
-    ends = [entry.offset for entry in by_offset[1:]] + [pack_size - 20]
-    return list(zip(by_offset, ends, strict=True))
+    def in_pack_order(self) -> bool:
+        """Whether the entries lie in the pack in id order (as we write them)."""
+        offsets = self._idx[self._offsets_at : self._large_at]
+        if any(byte & 0x80 for byte in offsets[0::4]):
+            return False  # 64-bit offsets: never ours
+        values = array("I", offsets)
+        if sys.byteorder == "little":
+            values.byteswap()
+        return all(values[n] < values[n + 1] for n in range(len(values) - 1))
 
 
 def is_whole_object_entry(first_byte: int) -> bool:
     """Whether an entry whose header starts with ``first_byte`` is a whole object."""
-    return (first_byte >> 4) & 7 not in _DELTA_TYPES and (first_byte >> 4) & 7 != 0
+    kind = (first_byte >> 4) & 7
+    return kind != 0 and kind not in _DELTA_TYPES

@@ -15,18 +15,18 @@ Encodings are in `annexproxy.branch.packfile`; this module only does the I/O.
 from __future__ import annotations
 
 import contextlib
-import mmap
+import heapq
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from annexproxy.branch.packfile import (
     PackEncoder,
-    entry_spans,
-    index_checksum,
+    PackIndex,
     is_whole_object_entry,
-    read_index,
 )
 from annexproxy.errors import RepositoryError
 
@@ -35,6 +35,7 @@ MERGE_MAX_OBJECTS = 50_000
 #: Each pack of the kept progression has at least this many times the objects of the
 #: packs below it together (git repack --geometric=2).
 GEOMETRIC_FACTOR = 2
+_READ_PIECE = 256 << 10
 _SIDE_FILES = (".keep", ".promisor", ".bitmap", ".rev", ".mtimes")
 
 
@@ -69,12 +70,11 @@ class PackStore:
             pack_tmp, fd = self._create_tmp("tmp_pack_")
             try:
                 with os.fdopen(fd, "wb") as out:
-                    chunks = [encoder.header()]
-                    chunks.extend(
-                        encoder.add(kind, body, oid) for oid, (kind, body) in objects.items()
-                    )
-                    chunks.append(encoder.trailer())
-                    out.write(b"".join(chunks))
+                    out.write(encoder.header())
+                    for oid in sorted(objects):
+                        kind, body = objects[oid]
+                        out.write(encoder.add(kind, body, oid))
+                    out.write(encoder.trailer())
                     out.flush()
                     os.fsync(out.fileno())
                 return self._install(pack_tmp, encoder)
@@ -128,54 +128,55 @@ class PackStore:
                     count = int.from_bytes(handle.read(4), "big")
             except FileNotFoundError:
                 continue
-            if count <= MERGE_MAX_OBJECTS and self._holds_whole_objects(name):
+            if count <= MERGE_MAX_OBJECTS and self._is_ours(name):
                 packs.append(_Pack(name, count))
         return packs
 
-    def _holds_whole_objects(self, name: str) -> bool:
+    def _is_ours(self, name: str) -> bool:
+        """Whether a pack is one we write: whole objects, laid out in id order."""
         known = self._whole.get(name)
         if known is None:
             try:
-                idx = (self._dir / (name + ".idx")).read_bytes()
-                with open(self._dir / (name + ".pack"), "rb") as handle:
-                    size = os.fstat(handle.fileno()).st_size
-                    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                        known = all(
-                            is_whole_object_entry(data[entry.offset])
-                            for entry in read_index(idx)
-                            if entry.offset < size
-                        )
-            except (FileNotFoundError, ValueError, RepositoryError):
+                index = PackIndex((self._dir / (name + ".idx")).read_bytes())
+                with open(self._dir / (name + ".pack"), "rb", buffering=0) as handle:
+                    known = index.in_pack_order() and all(
+                        is_whole_object_entry(entry[0]) for _, _, entry in _entries(handle, index)
+                    )
+            except (FileNotFoundError, IndexError, RepositoryError):
                 known = False
             self._whole[name] = known
         return known
 
     def _merge(self, packs: list[_Pack]) -> str:
+        # Every source is opened before anything is written: a pack removed meanwhile
+        # (a concurrent merge, git gc) stays readable, or the merge fails before it began.
+        # Sources are read a piece at a time, not mapped (mapped pages count as our
+        # memory), and merged in id order, so the result is one of ours again.
         with contextlib.ExitStack() as stack:
             sources = []
-            seen: set[bytes] = set()
             for pack in packs:
-                idx = (self._dir / (pack.name + ".idx")).read_bytes()
-                handle = stack.enter_context(open(self._dir / (pack.name + ".pack"), "rb"))
-                data = stack.enter_context(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
-                if data[-20:] != index_checksum(idx):
-                    raise RepositoryError(f"{pack.name}.pack does not match its index")
-                spans = []
-                for entry, end in entry_spans(read_index(idx), len(data)):
-                    if entry.oid not in seen:
-                        seen.add(entry.oid)
-                        spans.append((entry, end))
-                sources.append((data, spans))
-            encoder = PackEncoder(len(seen))
+                index = PackIndex((self._dir / (pack.name + ".idx")).read_bytes())
+                path = self._dir / (pack.name + ".pack")
+                handle = stack.enter_context(open(path, "rb", buffering=0))
+                size = os.fstat(handle.fileno()).st_size
+                if os.pread(handle.fileno(), 20, size - 20) != index.pack_checksum:
+                    raise RepositoryError(f"{path} does not match its index")
+                sources.append((handle, index))
+            ids = heapq.merge(*(_ids(index) for _, index in sources))
+            count = sum(1 for _ in itertools.groupby(ids))
+            encoder = PackEncoder(count)
             pack_tmp, fd = self._create_tmp("tmp_pack_")
             try:
                 with os.fdopen(fd, "wb") as out:
                     out.write(encoder.header())
-                    for data, spans in sources:
-                        for entry, end in spans:
-                            out.write(
-                                encoder.add_raw(entry.oid, data[entry.offset : end], entry.crc)
-                            )
+                    last = b""
+                    for oid, crc, entry in heapq.merge(
+                        *(_entries(handle, index) for handle, index in sources),
+                        key=lambda item: item[0],
+                    ):
+                        if oid != last:
+                            out.write(encoder.add_raw(oid, entry, crc))
+                            last = oid
                     out.write(encoder.trailer())
                     out.flush()
                     os.fsync(out.fileno())
@@ -229,6 +230,31 @@ class PackStore:
             yield
         except OSError as exc:
             raise RepositoryError(f"cannot {doing} in {self._dir}: {exc}") from exc
+
+
+def _ids(index: PackIndex) -> Iterator[bytes]:
+    return (index.oid(number) for number in range(index.count))
+
+
+def _entries(handle: BinaryIO, index: PackIndex) -> Iterator[tuple[bytes, int, bytes]]:
+    """(id, CRC, entry bytes) of one of our packs, in id order, read a piece at a time.
+
+    Raises:
+        RepositoryError: the pack is shorter than its index says.
+    """
+    size = os.fstat(handle.fileno()).st_size
+    buffer, start = b"", 0
+    for number in range(index.count):
+        offset = index.offset(number)
+        end = index.offset(number + 1) if number + 1 < index.count else size - 20
+        if end > start + len(buffer):
+            keep = buffer[offset - start :] if offset < start + len(buffer) else b""
+            start = offset
+            want = max(_READ_PIECE, end - start) - len(keep)
+            buffer = keep + os.pread(handle.fileno(), want, start + len(keep))
+            if len(buffer) < end - start:
+                raise RepositoryError(f"{handle.name!r} is shorter than its index says")
+        yield index.oid(number), index.crc(number), buffer[offset - start : end - start]
 
 
 def _geometric_prefix(packs: list[_Pack]) -> list[_Pack]:
