@@ -283,3 +283,19 @@ def test_merge_reads_entries_across_read_pieces(
     git(path, "fsck", "--strict", "--no-dangling")
     for body in blobs:
         assert git(path, "cat-file", "blob", object_id(BLOB, body).hex()) == body
+
+
+def test_a_failed_merge_leaves_the_commit_standing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(self: PackStore) -> str | None:
+        raise RepositoryError("cannot merge packs: disk full")
+
+    monkeypatch.setattr(PackStore, "merge_small", fail)
+    with make_repo(tmp_path / "r") as plumbing:
+        base = plumbing.resolve_ref()
+        assert base is not None
+        new = plumbing.commit_files(base, {"a/b/K.log": b"1\n"}, "update")
+        assert new is not None
+        assert plumbing.update_ref(BRANCH_REF, new, base)
+        assert plumbing.read_branch_file("a/b/K.log") == b"1\n"

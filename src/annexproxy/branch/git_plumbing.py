@@ -21,6 +21,7 @@ here because they need the open repository this class owns (hence its length).
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from annexproxy.branch.packstore import PackStore
 from annexproxy.errors import RepositoryError
 
 BRANCH_REF = "refs/heads/git-annex"
+log = logging.getLogger("annexproxy.branch")
 
 # libgit2 is tuned once per process for branches of millions of small logs: trees up to
 # 1 MiB stay in its object cache (a hash-directory tree is re-read for every key
@@ -478,7 +480,13 @@ class GitPlumbing:
             person = Person(signature.name, signature.email, signature.time, signature.offset)
             commit = add_commit(new, tree, [bytes.fromhex(base)], person, _with_newline(message))
             store.write(new.objects)
-            if store.merge_small() is not None:
+            try:
+                merged = store.merge_small()
+            except RepositoryError as exc:
+                # The commit stands; the packs wait for the next commit or git gc.
+                log.warning("%s; packs left unmerged", exc)
+                merged = None
+            if merged is not None:
                 # The merged packs are gone: a fresh handle lets libgit2 close them.
                 self._reopen()
             return commit.hex()

@@ -2,12 +2,13 @@
 
 Owns the files: a commit's new objects are written as one pack and its index (two
 files, instead of a loose object file per blob and tree), made durable before they are
-named; and small packs that hold only whole objects (ours) are merged geometrically, as
-``git repack --geometric=2`` does, so their number stays logarithmic in the objects
-written. A merge copies entries as they are (no decompression), writes the merged pack
-before it removes any merged one, and leaves alone what it must not touch: packs with a
-``.keep``, ``.promisor``, ``.bitmap``, ``.rev`` or ``.mtimes`` beside them, packs with
-deltas (git's own), big packs, and every pack while a ``multi-pack-index`` exists.
+named; and small packs of ours (whole objects laid out in id order) are merged
+geometrically, as ``git repack --geometric=2`` does, so their number stays logarithmic
+in the objects written. A merge copies entries as they are (no decompression), writes
+the merged pack before it removes any merged one, and leaves alone what it must not
+touch: packs with a ``.keep``, ``.promisor``, ``.bitmap``, ``.rev`` or ``.mtimes``
+beside them, packs not laid out as ours (git's own, with deltas), big packs, and every
+pack while a ``multi-pack-index`` exists.
 
 Encodings are in `annexproxy.branch.packfile`; this module only does the I/O.
 """
@@ -56,7 +57,7 @@ class PackStore:
     def __init__(self, pack_dir: Path, extra_mode: int = 0) -> None:
         self._dir = pack_dir
         self._extra_mode = extra_mode
-        self._whole: dict[str, bool] = {}  # pack name -> holds only whole objects
+        self._whole: dict[str, bool] = {}  # pack name -> is one of ours
 
     def write(self, objects: Mapping[bytes, tuple[int, bytes]]) -> str:
         """Write ``objects`` (id -> (type, body)) as one pack; return its name.

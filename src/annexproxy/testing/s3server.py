@@ -87,6 +87,7 @@ class S3Server:
     directory: Path
     process: subprocess.Popen[bytes]
     log: Path
+    ports: tuple[int, ...] = ()  # every port it listens on
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
     buckets: list[str] = field(default_factory=list)
@@ -107,6 +108,10 @@ class S3Server:
             with suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
+        # weed also listens on unix sockets named by port in the temporary directory.
+        for port in self.ports:
+            for leftover in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                leftover.unlink(missing_ok=True)
 
     def create_bucket(self, name: str) -> None:
         """Create a bucket (git-annex's initremote makes its own; backend tests use this)."""
@@ -187,6 +192,7 @@ def _start(root: Path, data: Path, config: Path) -> S3Server:
         ports = dict(zip(_PORT_NAMES, _free_ports(len(_PORT_NAMES)), strict=True))
         args = [
             find_weed(),
+            f"-logdir={root}",  # its glog files, else left in /tmp by every start
             "server",
             "-s3",
             "-ip=127.0.0.1",
@@ -204,7 +210,13 @@ def _start(root: Path, data: Path, config: Path) -> S3Server:
             process = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, cwd=root, start_new_session=True
             )
-        server = S3Server(port=ports["s3.port"], directory=root, process=process, log=log)
+        server = S3Server(
+            port=ports["s3.port"],
+            directory=root,
+            process=process,
+            log=log,
+            ports=tuple(ports.values()),
+        )
         try:
             _wait_ready(server)
         except RuntimeError:
