@@ -20,6 +20,8 @@ PURE = (
     "space",
     "sim",
     "branch/paths.py",
+    "branch/packfile.py",
+    "branch/commitobjects.py",
     "special/backend.py",
     "special/chunking.py",
     "special/external_protocol.py",
