@@ -481,14 +481,13 @@ class GitPlumbing:
             commit = add_commit(new, tree, [bytes.fromhex(base)], person, _with_newline(message))
             store.write(new.objects)
             try:
-                merged = store.merge_small()
+                store.merge_small()
             except RepositoryError as exc:
                 # The commit stands; the packs wait for the next commit or git gc.
                 log.warning("%s; packs left unmerged", exc)
-                merged = None
-            if merged is not None:
-                # The merged packs are gone: a fresh handle lets libgit2 close them.
-                self._reopen()
+            # A fresh handle lets libgit2 unmap the packs it read (mapped pages count as
+            # our memory, several MB after a few commits) and close merged ones.
+            self._reopen()
             return commit.hex()
 
     def _read_tree(self, oid: bytes) -> bytes:
