@@ -68,20 +68,8 @@ class PackStore:
         encoder = PackEncoder(len(objects))
         with self._errors("write a pack"):
             self._dir.mkdir(parents=True, exist_ok=True)
-            pack_tmp, fd = self._create_tmp("tmp_pack_")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(encoder.header())
-                    for oid in sorted(objects):
-                        kind, body = objects[oid]
-                        out.write(encoder.add(kind, body, oid))
-                    out.write(encoder.trailer())
-                    out.flush()
-                    os.fsync(out.fileno())
-                return self._install(pack_tmp, encoder)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(pack_tmp)
+            entries = (encoder.add(*objects[oid], oid) for oid in sorted(objects))
+            return self._write_pack(encoder, entries)
 
     def merge_small(self) -> str | None:
         """Merge our small packs when they break the geometric progression.
@@ -166,25 +154,29 @@ class PackStore:
             ids = heapq.merge(*(_ids(index) for _, index in sources))
             count = sum(1 for _ in itertools.groupby(ids))
             encoder = PackEncoder(count)
-            pack_tmp, fd = self._create_tmp("tmp_pack_")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(encoder.header())
-                    last = b""
-                    for oid, crc, entry in heapq.merge(
-                        *(_entries(handle, index) for handle, index in sources),
-                        key=lambda item: item[0],
-                    ):
-                        if oid != last:
-                            out.write(encoder.add_raw(oid, entry, crc))
-                            last = oid
-                    out.write(encoder.trailer())
-                    out.flush()
-                    os.fsync(out.fileno())
-                return self._install(pack_tmp, encoder)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(pack_tmp)
+            merged = heapq.merge(
+                *(_entries(handle, index) for handle, index in sources), key=lambda item: item[0]
+            )
+            # the first of each id (an object in several packs is copied once)
+            firsts = (next(group) for _, group in itertools.groupby(merged, lambda i: i[0]))
+            entries = (encoder.add_raw(oid, entry, crc) for oid, crc, entry in firsts)
+            return self._write_pack(encoder, entries)
+
+    def _write_pack(self, encoder: PackEncoder, entries: Iterator[bytes]) -> str:
+        """Write a pack (header, ``entries``, trailer) durably, then install it."""
+        pack_tmp, fd = self._create_tmp("tmp_pack_")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(encoder.header())
+                for entry in entries:
+                    out.write(entry)
+                out.write(encoder.trailer())
+                out.flush()
+                os.fsync(out.fileno())
+            return self._install(pack_tmp, encoder)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(pack_tmp)
 
     def _install(self, pack_tmp: str, encoder: PackEncoder) -> str:
         """Write the index, then name both files (pack first: readers look for the index)."""
