@@ -29,6 +29,7 @@ from annexproxy.branch.packfile import (
     PackIndex,
     is_whole_object_entry,
 )
+from annexproxy.durable import fsync_dir
 from annexproxy.errors import RepositoryError
 
 #: Packs with more objects than this are never merged by us (``git gc`` may).
@@ -195,11 +196,7 @@ class PackStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(idx_tmp)
-        directory = os.open(self._dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_dir(self._dir)
         self._whole[name] = True
         return name
 

@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Self
 
+from annexproxy.durable import fsync_dir
 from annexproxy.errors import ConfigError, KeyNotPresent, NodeUnavailable, StorageError
 from annexproxy.keys import Key
 from annexproxy.special.backend import LocalSettings
@@ -196,8 +197,8 @@ class _DirectorySession(FileStoreSession):
             return
         if self._durable:
             # The rename is durable once the directories holding the entries are synced.
-            _fsync_dir(dest)
-            _fsync_dir(dest.parent)
+            fsync_dir(dest)
+            fsync_dir(dest.parent)
         with contextlib.suppress(OSError):
             _read_only(dest / kf)
             _read_only(dest)
@@ -312,14 +313,6 @@ class DirectoryBackend:
 
     async def aclose(self) -> None:
         """Nothing to release."""
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _tmp_prefix() -> str:

@@ -17,6 +17,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+from annexproxy.durable import fsync_dir
 from annexproxy.errors import OutOfSpace, StorageError, VerificationFailed
 from annexproxy.keys import Key
 from annexproxy.storage.base import Others
@@ -24,8 +25,6 @@ from annexproxy.storage.hashing import Verifier, verifier_for
 from annexproxy.storage.writeback import WriteBack
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from annexproxy.storage.annexrepo import AnnexRepoStorage
 
 _HASH_PIECE = 1 << 20
@@ -39,14 +38,6 @@ def _os_error(key: Key, what: str, exc: OSError) -> StorageError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return OutOfSpace(f"{key}: no space left while {what}: {exc}")
     return StorageError(f"{key}: {what} failed: {exc}")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class AnnexUpload:
@@ -259,10 +250,10 @@ class AnnexUpload:
             raise FileNotFoundError(f"{keydir} kept disappearing while storing {self._key}")
         durable = self._storage.layout.config.fsync
         if durable:
-            _fsync_dir(keydir)
+            fsync_dir(keydir)
         keydir.chmod(0o555)
         if durable:
-            _fsync_dir(keydir.parent)
+            fsync_dir(keydir.parent)
 
     def close(self) -> None:
         """Close the partial file; its bytes stay for a later resume unless discarded.
