@@ -31,6 +31,11 @@ settings.register_profile("deep", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a worker per CPU, and at least two (tests mostly wait on processes)."""
+    return max(2, os.cpu_count() or 1)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_gnupg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """gpg (encrypted special remotes) uses a throwaway home; its agent is stopped after."""
