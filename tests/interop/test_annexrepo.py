@@ -38,6 +38,7 @@ T = TypeVar("T")
 
 class TestNonBareConformance(StorageConformance):
     bare = False
+    reads_survive_removal = True
 
     @pytest.fixture
     def make_storage(self, annex_repo_factory: RepoFactory) -> StorageFactory:
@@ -173,17 +174,17 @@ def test_git_annex_cannot_drop_while_we_lock(repo: AnnexRepo) -> None:
         assert not rtm_path(obj).exists()
 
     async def reading() -> None:
+        # A read takes no lock (git-annex's own server takes none either), and a drop
+        # meanwhile does not cut it short: it goes through the descriptor opened first.
         async with storage.retrieve(key) as src:
             out = _dropkey(repo, key)
-            assert out.returncode != 0
-            assert "content is locked" in out.stderr
+            assert out.returncode == 0, out
+            assert b"".join([p async for p in src.chunks()]) == data
             assert src.unchanged()
 
     run(locked())
-    run(reading())
     assert sorted(p.name for p in obj.parent.iterdir()) == [obj.name]
-    out = _dropkey(repo, key)
-    assert out.returncode == 0, out
+    run(reading())
     assert not obj.parent.exists()
     assert not run_value(storage.checkpresent(key))
 

@@ -37,7 +37,6 @@ async def _close_at_shutdown(backend: ExternalBackend) -> None:
 
 class TestExternalUnchunked(StorageConformance):
     supports_resume = False
-    retrieve_locks = False
     locks_content = False
     chunk_size: int | None = None
 

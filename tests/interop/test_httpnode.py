@@ -105,7 +105,6 @@ def p2phttp_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
 
 class TestAgainstAnnexproxyServe(StorageConformance):
     # The server answers GET and may then remove the content (git-annex does too).
-    retrieve_locks = False
 
     @pytest.fixture
     def make_storage(
@@ -115,8 +114,6 @@ class TestAgainstAnnexproxyServe(StorageConformance):
 
 
 class TestAgainstGitAnnexP2phttp(StorageConformance):
-    retrieve_locks = False
-
     @pytest.fixture
     def make_storage(self, p2phttp_pool: Pool, monkeypatch: pytest.MonkeyPatch) -> StorageFactory:
         return _factory(p2phttp_pool, monkeypatch)

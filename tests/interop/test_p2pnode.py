@@ -43,7 +43,6 @@ def _factory(program: str, tmp_path: Path) -> StorageFactory:
 
 
 class TestAgainstGitAnnexShell(StorageConformance):
-    retrieve_locks = False
     # git-annex stores a WORM key sent with INVALID; annexproxy refuses (never store what
     # cannot be verified and the sender doubts).
     refuses_unverifiable_invalid = False
@@ -55,8 +54,6 @@ class TestAgainstGitAnnexShell(StorageConformance):
 
 
 class TestAgainstAnnexproxyShell(StorageConformance):
-    retrieve_locks = False
-
     @pytest.fixture
     def make_storage(self, tmp_path: Path) -> StorageFactory:
         return _factory(shell_program(), tmp_path)

@@ -60,7 +60,6 @@ def fresh_bucket(prefix: str) -> str:
 
 class TestS3Unchunked(StorageConformance):
     supports_resume = False
-    retrieve_locks = False
     locks_content = False
     chunk_size: int | None = None
 

@@ -30,8 +30,8 @@ UUID = RepoUUID("16e4c38d-ff44-4d84-8615-69ede6414762")
 
 class TestDirectoryUnchunked(StorageConformance):
     supports_resume = False
-    retrieve_locks = False
     locks_content = False
+    reads_survive_removal = True
     chunk_size: int | None = None
 
     @pytest.fixture
@@ -53,6 +53,7 @@ class TestDirectoryUnchunked(StorageConformance):
 
 
 class TestDirectoryChunked(TestDirectoryUnchunked):
+    reads_survive_removal = False  # chunks are opened one after the other
     chunk_size = 1000
 
 

@@ -19,6 +19,8 @@ from annexproxy.testing.storage_conformance import (
 
 
 class TestMemoryConformance(StorageConformance):
+    reads_survive_removal = True
+
     @pytest.fixture
     def make_storage(self) -> StorageFactory:
         def make(*, presence_log: PresenceLog | None = None) -> Storage:

@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import unquote
 
 import aiohttp
@@ -44,6 +44,10 @@ from annexproxy.uuids import RepoUUID
 LOCK_EXPIRY = 600.0  # seconds a lock lives without keeplocked (wire.md 5.4.9)
 BODY_IDLE_TIMEOUT = 300.0  # a client that sends nothing for this long is dropped
 CHUNK = 1 << 20
+# Bodies up to this size are read and written in one piece: asyncio's sendfile costs
+# more than it saves for them (it pauses reading, waits for the buffer to drain, adds a
+# writer), and small files are where per-request cost shows.
+SMALL_BODY = 64 << 10
 JSON_TYPE = "application/json;charset=utf-8"
 log = logging.getLogger("annexproxy.http")
 
@@ -273,7 +277,7 @@ class HttpApi:
         try:
             async with storage.retrieve(key, offset) as source:
                 return await _send_object(
-                    request, source.path, source.offset, source.length, source.chunks()
+                    request, source.fd, source.offset, source.length, source.chunks()
                 )
         except KeyNotPresent:
             return await _send_object(request, None, 0, 0, _nothing())
@@ -347,18 +351,19 @@ def _parse_range(header: str | None, length: int) -> tuple[int, int] | None:
 
 async def _send_object(
     request: web.Request,
-    path: Path | None,
+    fd: int | None,
     offset: int,
     length: int,
     chunks: AsyncIterator[bytes],
 ) -> web.StreamResponse:
+    """Answer with the object: ``fd`` (an open file) from ``offset``, else ``chunks``."""
     headers = {
         "Content-Type": "application/octet-stream",
         "X-git-annex-data-length": str(length),
         "Accept-Ranges": "bytes",
     }
     start, count, status = 0, length, 200
-    byte_range = _parse_range(request.headers.get("Range"), length) if path is not None else None
+    byte_range = _parse_range(request.headers.get("Range"), length) if fd is not None else None
     if byte_range is not None:
         start, end = byte_range
         count, status = end - start + 1, 206
@@ -370,8 +375,19 @@ async def _send_object(
         await response.write_eof()
         return response
     try:
-        if path is not None and request.transport is not None:
-            with path.open("rb") as fobj:
+        if fd is not None and count <= SMALL_BODY:
+            body = os.pread(fd, count, offset + start)
+            if len(body) < count:
+                # The length is promised in the headers: only closing can tell the client.
+                log.warning("%s: the object file ended early; closing", request.path)
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+            await response.write(body)
+        elif fd is not None and request.transport is not None:
+            # A file object over the source's descriptor (closefd=False: the source owns
+            # it); wrapping a descriptor does no I/O.
+            with open(fd, "rb", closefd=False) as fobj:  # noqa: ASYNC230
                 await asyncio.get_running_loop().sendfile(
                     request.transport, fobj, offset + start, count
                 )

@@ -261,8 +261,8 @@ class P2PSession:
         try:
             async with self._storage.retrieve(key, offset) as source:
                 await self._driver.send(m.Data(length=source.length))
-                if source.path is not None:
-                    await self._driver.send_file(source.path, source.offset, source.length)
+                if source.fd is not None:
+                    await self._driver.send_file(source.fd, source.offset, source.length)
                 else:
                     async for chunk in source.chunks():
                         await self._driver.send_payload(chunk)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -40,6 +41,7 @@ from annexproxy.special import chunking
 from annexproxy.special.backend import RemoteBackend, SharedStore, StoreSession
 from annexproxy.storage.base import ContentLock, Others
 from annexproxy.storage.contentlock import holding_exclusive
+from annexproxy.storage.fileread import pread_pieces
 from annexproxy.storage.hashing import Verifier, verifier_for
 from annexproxy.uuids import RepoUUID
 
@@ -98,6 +100,7 @@ class _Source:
         self._offset = offset
         self._length = length
         self._path = path
+        self._fd: int | None = None
         self._position = offset
         self._reader: AsyncGenerator[bytes, None] | None = None
         self._first = b""
@@ -113,29 +116,49 @@ class _Source:
         return self._offset
 
     @property
-    def path(self) -> Path | None:
-        return self._path
+    def fd(self) -> int | None:
+        return self._fd
 
     async def start(self) -> None:
         """Begin reading, so that a failure to start shows before any byte is promised.
 
         No such object, no room to spool, the remote unreachable: all are raised here.
+        An object in a local file (a directory remote's) is opened here, and read through
+        that descriptor.
 
         Raises:
             StorageError: reading cannot start.
         """
-        if self._path is not None or self._length == 0:
+        if self._path is not None:
+            try:
+                self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError as exc:
+                gone = f"{self._key} was removed meanwhile"
+                raise KeyNotPresent(gone, key=str(self._key)) from exc
+            except OSError as exc:
+                raise StorageError(f"{self._key}: cannot open {self._path}: {exc}") from exc
+            return
+        if self._length == 0:
             return
         self._reader = self._read()
         with contextlib.suppress(StopAsyncIteration):
             self._first = await anext(self._reader)
 
     async def aclose(self) -> None:
-        """Stop reading (the backend's stream is closed)."""
+        """Stop reading (the backend's stream or the local file is closed)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if self._reader is not None:
             await self._reader.aclose()
 
     async def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        if self._fd is not None:
+            end = self._offset + self._length
+            name = f"{self._key}: {self._path}"
+            async for piece in pread_pieces(self._fd, self._offset, end, chunk_size, name):
+                yield piece
+            return
         if self._reader is None:
             self._reader = self._read()
         first, self._first = self._first, b""

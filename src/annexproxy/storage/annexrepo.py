@@ -28,11 +28,10 @@ from annexproxy.storage.annexlayout import AnnexLayout, open_layout
 from annexproxy.storage.annexupload import AnnexUpload
 from annexproxy.storage.base import Others
 from annexproxy.storage.contentlock import FileLock, lock_exclusive_wait, thawed, try_lock
+from annexproxy.storage.fileread import pread_pieces
 from annexproxy.uuids import RepoUUID
 
 PresenceLog = Callable[[Key, bool], Awaitable[None]]
-
-_READ_LIMIT = 4 << 20  # largest single read, whatever chunk size a caller asks for
 
 # Process-wide: one asyncio lock per download-lock file, since record locks never make a
 # process wait for itself. Entries are dropped when nobody uses them.
@@ -64,7 +63,7 @@ def _delete_object(key: Key, obj: Path) -> None:
 
 @dataclass(slots=True, kw_only=True, eq=False)
 class _FileSource:
-    """An open object file; the caller holds the shared content lock around it."""
+    """An open object file, read by descriptor (a drop meanwhile does not affect it)."""
 
     key: Key
     file_path: Path
@@ -81,32 +80,18 @@ class _FileSource:
     def offset(self) -> int:
         return self.start
 
-    @property
-    def path(self) -> Path | None:
-        return self.file_path
-
-    async def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        step = max(1, min(chunk_size, _READ_LIMIT))
-        pos = self.start
-        while pos < self.size:
-            want = min(step, self.size - pos)
-            try:
-                piece = await asyncio.to_thread(os.pread, self.fd, want, pos)
-            except OSError as exc:
-                raise StorageError(f"{self.key}: reading {self.file_path} failed: {exc}") from exc
-            if not piece:
-                raise StorageError(f"{self.key}: {self.file_path} shrank while it was read")
-            pos += len(piece)
-            yield piece
+    def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        name = f"{self.key}: {self.file_path}"
+        return pread_pieces(self.fd, self.start, self.size, chunk_size, name)
 
     def unchanged(self) -> bool:
+        # What was sent came through the descriptor: only a change of the file itself
+        # (size, modification time) matters, not a removal of its name meanwhile.
         try:
             now = os.fstat(self.fd)
-            on_disk = self.file_path.stat()
         except OSError:
             return False
-        ident = (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns)
-        return ident == self.identity and on_disk.st_ino == now.st_ino
+        return (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns) == self.identity
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
@@ -226,47 +211,38 @@ class AnnexRepoStorage:
 
     @asynccontextmanager
     async def retrieve(self, key: Key, offset: int = 0) -> AsyncIterator[_FileSource]:
-        """Open the content of ``key`` from ``offset``, holding a shared content lock.
+        """Open the content of ``key`` from ``offset``.
 
-        Repositories we may not write are read without a lock.
+        Like git-annex's own server, this takes no content lock: the object is read
+        through the descriptor opened here, so a drop meanwhile (which unlinks the file)
+        does not cut the read short, and the lock file's creation and removal per read
+        are saved.
 
         Raises:
-            KeyNotPresent: the content is not here (or is being removed right now).
+            KeyNotPresent: the content is not here (or was removed just now).
             StorageError: the object cannot be opened.
         """
-        lock: FileLock | None = None
-        if self.layout.config.write_refusal() is None:
-            try:
-                lock, obj = self._lock_shared(key)
-            except ContentLocked as exc:
-                raise KeyNotPresent(str(exc), key=str(key)) from exc
-        else:
-            found = self.find_object(key)
-            if found is None:
-                raise KeyNotPresent(f"{key} is not present in {self.layout.path}", key=str(key))
-            obj = found
+        obj = self.find_object(key)
+        if obj is None:
+            raise KeyNotPresent(f"{key} is not present in {self.layout.path}", key=str(key))
         try:
-            try:
-                fd = os.open(obj, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError as exc:
-                raise KeyNotPresent(f"{key} was removed meanwhile", key=str(key)) from exc
-            except OSError as exc:
-                raise StorageError(f"{key}: cannot open {obj}: {exc}") from exc
-            try:
-                st = os.fstat(fd)
-                yield _FileSource(
-                    key=key,
-                    file_path=obj,
-                    fd=fd,
-                    size=st.st_size,
-                    start=max(0, offset),
-                    identity=(st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns),
-                )
-            finally:
-                os.close(fd)
+            fd = os.open(obj, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise KeyNotPresent(f"{key} was removed meanwhile", key=str(key)) from exc
+        except OSError as exc:
+            raise StorageError(f"{key}: cannot open {obj}: {exc}") from exc
+        try:
+            st = os.fstat(fd)
+            yield _FileSource(
+                key=key,
+                file_path=obj,
+                fd=fd,
+                size=st.st_size,
+                start=max(0, offset),
+                identity=(st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns),
+            )
         finally:
-            if lock is not None:
-                lock.release(unlink=True)
+            os.close(fd)
 
     @asynccontextmanager
     async def upload(

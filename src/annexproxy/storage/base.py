@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Protocol, cast
 
 from annexproxy.keys import Key
@@ -23,11 +22,14 @@ Others = tuple[RepoUUID, ...]
 
 
 class ObjectSource(Protocol):
-    """An object opened for reading, kept present (shared content lock) while open.
+    """An object opened for reading.
 
     ``length`` is the number of bytes that will be sent (object size minus the offset).
-    When ``path`` is not None the bytes are ``path[offset:offset+length]`` and a transport
-    may send them with sendfile; otherwise it iterates `chunks`.
+    When ``fd`` is not None it is an open descriptor of a local file holding the object:
+    the bytes are those at ``[offset, offset+length)`` and a transport may send them with
+    sendfile. It reads with explicit offsets (``pread``, ``sendfile``), and the source
+    closes it. Since the file is already open, removing the object meanwhile (a drop)
+    does not cut the read short. Otherwise a transport iterates `chunks`.
     """
 
     @property
@@ -41,8 +43,8 @@ class ObjectSource(Protocol):
         ...
 
     @property
-    def path(self) -> Path | None:
-        """A local file holding the object, for zero-copy sending; None if there is none."""
+    def fd(self) -> int | None:
+        """An open descriptor of a local file holding the object; None if there is none."""
         ...
 
     def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:

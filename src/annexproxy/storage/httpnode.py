@@ -23,7 +23,6 @@ import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
@@ -204,7 +203,7 @@ class _HttpSource:
         return self._offset
 
     @property
-    def path(self) -> Path | None:
+    def fd(self) -> int | None:
         return None
 
     async def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:

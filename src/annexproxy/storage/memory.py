@@ -1,7 +1,8 @@
 """`MemoryStorage`: the `Storage` protocol held in RAM, for tests, the demo and the simulator.
 
 Owns only its dictionaries. Its semantics copy the local repository backend (branch.md
-9-10 as seen through `annexproxy.storage.base`): shared content locks block removal,
+9-10 as seen through `annexproxy.storage.base`): shared content locks block removal
+(reads take none),
 removal makes new locks fail, uploads are exclusive per key and resumable, and content is
 verified by size and hash before it becomes present. It must not touch files or the
 network; everything happens inside one event loop.
@@ -14,7 +15,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from annexproxy.errors import ContentLocked, KeyNotPresent, StorageError, VerificationFailed
 from annexproxy.keys import Key
@@ -73,7 +73,7 @@ class _MemorySource:
         return max(0, len(self.data) - self.offset)
 
     @property
-    def path(self) -> Path | None:
+    def fd(self) -> int | None:
         return None
 
     async def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
@@ -81,7 +81,10 @@ class _MemorySource:
             yield self.data[pos : pos + chunk_size]
 
     def unchanged(self) -> bool:
-        return self.storage._generations.get(self.key) == self.generation
+        # The bytes were taken at open: only a new store of the key (a new generation)
+        # counts as a change, not a removal meanwhile.
+        now = self.storage._generations.get(self.key, self.generation)
+        return now == self.generation
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
@@ -173,7 +176,10 @@ class MemoryStorage:
 
     @asynccontextmanager
     async def retrieve(self, key: Key, offset: int = 0) -> AsyncIterator[_MemorySource]:
-        """Open the content of ``key`` from ``offset``, locked present while open.
+        """Open the content of ``key`` from ``offset``.
+
+        No lock, as with the local repository backend: a removal meanwhile does not
+        affect the bytes already taken.
 
         Raises:
             KeyNotPresent: the content is not here.
@@ -181,17 +187,13 @@ class MemoryStorage:
         data = self._objects.get(key)
         if data is None:
             raise KeyNotPresent(f"{key} is not present in memory storage", key=str(key))
-        self._locks[key] = self._locks.get(key, 0) + 1
-        try:
-            yield _MemorySource(
-                data=data,
-                offset=max(0, offset),
-                generation=self._generations[key],
-                storage=self,
-                key=key,
-            )
-        finally:
-            self._unlock(key)
+        yield _MemorySource(
+            data=data,
+            offset=max(0, offset),
+            generation=self._generations[key],
+            storage=self,
+            key=key,
+        )
 
     @asynccontextmanager
     async def upload(

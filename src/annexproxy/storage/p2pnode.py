@@ -19,7 +19,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TypeVar
 
 from annexproxy.errors import (
@@ -88,7 +87,7 @@ class _NodeSource:
         return self._offset
 
     @property
-    def path(self) -> Path | None:
+    def fd(self) -> int | None:
         return None
 
     async def chunks(self, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:

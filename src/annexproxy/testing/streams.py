@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from pathlib import Path
 
 
 class ScriptedStream:
@@ -28,10 +28,8 @@ class ScriptedStream:
         """Record output."""
         self.output += data
 
-    async def send_file(self, path: Path, offset: int, count: int) -> int:
+    async def send_file(self, fd: int, offset: int, count: int) -> int:
         """Record a file region as output."""
-        with path.open("rb") as src:
-            src.seek(offset)
-            data = src.read(count)
+        data = os.pread(fd, count, offset)
         self.output += data
         return len(data)

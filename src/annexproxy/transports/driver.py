@@ -7,8 +7,6 @@ data, read some from the stream and feed it. Sending is `send` / `send_payload` 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from annexproxy.errors import StorageError
 from annexproxy.p2p import messages as m
 from annexproxy.p2p.connection import Event as Event
@@ -54,7 +52,7 @@ class P2PDriver:
         """
         await self.stream.send_all(self.conn.send_payload(data))
 
-    async def send_file(self, path: Path, offset: int, count: int) -> None:
+    async def send_file(self, fd: int, offset: int, count: int) -> None:
         """Send payload bytes from a file region, zero-copy where possible.
 
         Raises:
@@ -62,7 +60,7 @@ class P2PDriver:
                 DATA line's length can only be honoured or the connection closed.
             NodeUnavailable: the stream failed.
         """
-        sent = await self.stream.send_file(path, offset, count)
+        sent = await self.stream.send_file(fd, offset, count)
         self.conn.payload_sent(sent)
         if sent < count:
-            raise StorageError(f"{path.name} ended after {sent} of {count} bytes")
+            raise StorageError(f"the object file ended after {sent} of {count} bytes")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -73,17 +74,15 @@ class ProcessStream:
         except (OSError, RuntimeError) as exc:
             raise NodeUnavailable(f"{self._argv[0]} went away: {exc}") from exc
 
-    async def send_file(self, path: Path, offset: int, count: int) -> int:
+    async def send_file(self, fd: int, offset: int, count: int) -> int:
         """Copy a file region to the process in bounded chunks."""
         sent = 0
-        with path.open("rb") as src:
-            src.seek(offset)
-            while sent < count:
-                chunk = src.read(min(CHUNK, count - sent))
-                if not chunk:
-                    break
-                await self.send_all(chunk)
-                sent += len(chunk)
+        while sent < count:
+            chunk = os.pread(fd, min(CHUNK, count - sent), offset + sent)
+            if not chunk:
+                break
+            await self.send_all(chunk)
+            sent += len(chunk)
         return sent
 
     async def aclose(self) -> int | None:

@@ -13,7 +13,6 @@ import fcntl
 import os
 import select
 import stat
-from pathlib import Path
 from typing import Protocol
 
 from annexproxy.errors import NodeUnavailable
@@ -40,10 +39,11 @@ class ByteStream(Protocol):
         """
         ...
 
-    async def send_file(self, path: Path, offset: int, count: int) -> int:
-        """Send ``count`` bytes of ``path`` from ``offset``; return how many were sent.
+    async def send_file(self, fd: int, offset: int, count: int) -> int:
+        """Send ``count`` bytes of the open file ``fd`` from ``offset``; return the count sent.
 
-        Fewer than ``count`` means the file ended early.
+        Reads with explicit offsets (the descriptor's position is not used). Fewer than
+        ``count`` means the file ended early.
 
         Raises:
             NodeUnavailable: the peer went away.
@@ -117,32 +117,30 @@ class FdStream:
             written = os.write(self._write_fd, view)
             view = view[written:]
 
-    async def send_file(self, path: Path, offset: int, count: int) -> int:
-        """Send a file region with sendfile (chunked read/write fallback)."""
+    async def send_file(self, fd: int, offset: int, count: int) -> int:
+        """Send a file region with sendfile (chunked pread/write fallback)."""
         try:
-            return await asyncio.to_thread(self._send_file, path, offset, count)
+            return await asyncio.to_thread(self._send_file, fd, offset, count)
         except OSError as exc:
-            raise NodeUnavailable(f"sending {path.name} to the client failed: {exc}") from exc
+            raise NodeUnavailable(f"sending an object to the client failed: {exc}") from exc
 
-    def _send_file(self, path: Path, offset: int, count: int) -> int:
+    def _send_file(self, fd: int, offset: int, count: int) -> int:
         sent = 0
-        with path.open("rb") as src:
-            if not _sendfile_disabled():
-                try:
-                    while sent < count:
-                        n = os.sendfile(self._write_fd, src.fileno(), offset + sent, count - sent)
-                        if n == 0:
-                            return sent
-                        sent += n
-                    return sent
-                except OSError:
-                    if sent:
-                        raise
-            src.seek(offset + sent)
-            while sent < count:
-                chunk = src.read(min(CHUNK, count - sent))
-                if not chunk:
-                    break
-                self._write_all(chunk)
-                sent += len(chunk)
+        if not _sendfile_disabled():
+            try:
+                while sent < count:
+                    n = os.sendfile(self._write_fd, fd, offset + sent, count - sent)
+                    if n == 0:
+                        return sent
+                    sent += n
+                return sent
+            except OSError:
+                if sent:
+                    raise
+        while sent < count:
+            chunk = os.pread(fd, min(CHUNK, count - sent), offset + sent)
+            if not chunk:
+                break
+            self._write_all(chunk)
+            sent += len(chunk)
         return sent
