@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from uuid import uuid4
 
 import pytest
 
+from annexproxy.branch.logs.keyed import KeyedLog
 from annexproxy.branch.paths import journal_name
 from annexproxy.cluster.export import ExportState
 from annexproxy.server.repository import open_repository
@@ -121,16 +121,17 @@ def _branch_file(repo: AnnexRepo, path: str) -> str:
 
 
 def _export_value(repo: AnnexRepo, remote_uuid: str) -> str:
-    """The value of the gateway's export.log line for the remote (no timestamp)."""
-    lines = [
-        line.split(" ", 2)
-        for line in _branch_file(repo, "export.log").splitlines()
-        if f":{remote_uuid} " in line
-    ]
-    assert len(lines) == 1, lines
-    assert re.fullmatch(r"\d+(\.\d+)?s", lines[0][0])
-    assert lines[0][1] == f"{repo.uuid}:{remote_uuid}"
-    return lines[0][2]
+    """The value of the gateway's export.log line for the remote (no timestamp).
+
+    The newest line counts, as git-annex reads it: a union merge of the branch (a sync
+    from a clone that still had an older line) can leave more than one.
+    """
+    log = KeyedLog.parse(_branch_file(repo, "export.log").encode())
+    assert not log.unknown, log.unknown
+    field = f"{repo.uuid}:{remote_uuid}".encode()
+    ours = {f: v for f, v in log.values().items() if f.endswith(f":{remote_uuid}".encode())}
+    assert list(ours) == [field], ours
+    return ours[field].decode()
 
 
 def _tree(directory: Path) -> dict[str, bytes]:
