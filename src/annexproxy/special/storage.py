@@ -41,7 +41,7 @@ from annexproxy.special import chunking
 from annexproxy.special.backend import RemoteBackend, SharedStore, StoreSession
 from annexproxy.storage.base import ContentLock, Others
 from annexproxy.storage.contentlock import holding_exclusive
-from annexproxy.storage.fileread import pread_pieces
+from annexproxy.storage.fileread import open_object, pread_pieces
 from annexproxy.storage.hashing import Verifier, verifier_for
 from annexproxy.uuids import RepoUUID
 
@@ -130,13 +130,7 @@ class _Source:
             StorageError: reading cannot start.
         """
         if self._path is not None:
-            try:
-                self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError as exc:
-                gone = f"{self._key} was removed meanwhile"
-                raise KeyNotPresent(gone, key=str(self._key)) from exc
-            except OSError as exc:
-                raise StorageError(f"{self._key}: cannot open {self._path}: {exc}") from exc
+            self._fd = open_object(self._path, self._key)
             return
         if self._length == 0:
             return

@@ -28,7 +28,7 @@ from annexproxy.storage.annexlayout import AnnexLayout, open_layout
 from annexproxy.storage.annexupload import AnnexUpload
 from annexproxy.storage.base import Others
 from annexproxy.storage.contentlock import FileLock, lock_exclusive_wait, thawed, try_lock
-from annexproxy.storage.fileread import pread_pieces
+from annexproxy.storage.fileread import open_object, pread_pieces
 from annexproxy.uuids import RepoUUID
 
 PresenceLog = Callable[[Key, bool], Awaitable[None]]
@@ -225,12 +225,7 @@ class AnnexRepoStorage:
         obj = self.find_object(key)
         if obj is None:
             raise KeyNotPresent(f"{key} is not present in {self.layout.path}", key=str(key))
-        try:
-            fd = os.open(obj, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError as exc:
-            raise KeyNotPresent(f"{key} was removed meanwhile", key=str(key)) from exc
-        except OSError as exc:
-            raise StorageError(f"{key}: cannot open {obj}: {exc}") from exc
+        fd = open_object(obj, key)
         try:
             st = os.fstat(fd)
             yield _FileSource(

@@ -2,10 +2,9 @@
 
 Owns only its dictionaries. Its semantics copy the local repository backend (branch.md
 9-10 as seen through `annexproxy.storage.base`): shared content locks block removal
-(reads take none),
-removal makes new locks fail, uploads are exclusive per key and resumable, and content is
-verified by size and hash before it becomes present. It must not touch files or the
-network; everything happens inside one event loop.
+(reads take none), removal makes new locks fail, uploads are exclusive per key and
+resumable, and content is verified by size and hash before it becomes present. It must
+not touch files or the network; everything happens inside one event loop.
 """
 
 from __future__ import annotations
