@@ -42,6 +42,7 @@ MODES = {
         branch_sample=10_000,
         reps=3,
         warmup=1,
+        conc_reps=7,
     ),
     "quick": scenes.Sizes(
         big_mb=128,
@@ -86,7 +87,7 @@ def say(text: str) -> None:
 def run_scenario(scene: scenes.Scene, name: str, out: list[dict[str, object]], sink: Path) -> None:
     """All variants of one scenario, round-robin, warm-ups first (recorded as rep < 0)."""
     variants = BUILDERS[name](scene)
-    for rep in range(-scene.sizes.warmup, scene.sizes.reps):
+    for rep in range(-scene.sizes.warmup, scene.sizes.reps_of(name)):
         for case in variants:
             rec = cases.measure(scene, case, rep)
             out.append(rec)
@@ -152,7 +153,12 @@ def render(
     summary = report.summarize(records)
     lines = [
         f"## annexproxy vs git-annex {notes[0]} gateway: medians of {s.reps} runs "
-        f"(+{s.warmup} warm-up), alternating",
+        f"(+{s.warmup} warm-up), alternating"
+        + (
+            f"; the concurrency rows {s.reps_of('conc')} runs"
+            if s.reps_of("conc") != s.reps
+            else ""
+        ),
         "",
         "gw CPU = user+sys of the serving process and its children (node1's server for the"
         " 'direct' rows; over ssh, the server-side shell processes, from GNU time); gw RSS ="
@@ -197,7 +203,9 @@ def main() -> int:
         const="tiny",
         help="smoke mode for the test: tiny data, 1 run",
     )
-    parser.add_argument("--reps", type=int, help="recorded repetitions (default by mode)")
+    parser.add_argument(
+        "--reps", type=int, help="recorded repetitions of every scenario (default by mode)"
+    )
     parser.add_argument("--warmup", type=int, help="unrecorded warm-up runs (default by mode)")
     parser.add_argument("--no-ssh", action="store_true", help="skip the ssh (fakessh) variants")
     parser.add_argument(
@@ -216,6 +224,7 @@ def main() -> int:
             **{
                 **{f: getattr(sizes, f) for f in sizes.__slots__},
                 "reps": args.reps if args.reps is not None else sizes.reps,
+                "conc_reps": 0 if args.reps is not None else sizes.conc_reps,
                 "warmup": args.warmup if args.warmup is not None else sizes.warmup,
             }
         )

@@ -52,6 +52,13 @@ class Sizes:
     warmup: int
     settle: float = 2.0
     """Seconds of server idleness that end a run's measurement (its branch commit)."""
+    conc_reps: int = 0
+    """Recorded repetitions of the concurrency scenario, when more than ``reps``: 8 clients
+    hashing and writing on a few CPUs scatter by a third from run to run."""
+
+    def reps_of(self, scenario: str) -> int:
+        """Recorded repetitions of ``scenario``."""
+        return max(self.reps, self.conc_reps) if scenario == "conc" else self.reps
 
 
 @dataclass(slots=True)

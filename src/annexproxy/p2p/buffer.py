@@ -2,6 +2,10 @@ r"""The receive buffer: bounded line extraction and exact-length payload reads.
 
 A line longer than `MAX_LINE` bytes without a newline is a fatal protocol error, as in
 git-annex (wire.md 2.2). A ``\\r`` before ``\\n`` is stripped. Pure: no I/O.
+
+Payload bytes are the bulk of what passes through: a received block that arrives while
+nothing else is buffered is kept as it came, and a `take` of all of it hands it on
+without a copy.
 """
 
 from __future__ import annotations
@@ -17,13 +21,26 @@ class ReceiveBuffer:
     def __init__(self) -> None:
         self._data = bytearray()
         self._scanned = 0
+        self._whole: bytes | None = None
+        """A received block kept uncopied; only ever set while ``_data`` is empty."""
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) + (len(self._whole) if self._whole is not None else 0)
 
     def feed(self, data: bytes) -> None:
         """Append received bytes."""
+        if not data:
+            return
+        if self._whole is None and not self._data and type(data) is bytes:
+            self._whole = data  # immutable: safe to hold without a copy
+            return
+        self._merge()
         self._data += data
+
+    def _merge(self) -> None:
+        if self._whole is not None:
+            self._data += self._whole
+            self._whole = None
 
     def next_line(self) -> bytes | None:
         """Remove and return the next complete line without its terminator, or None.
@@ -31,6 +48,7 @@ class ReceiveBuffer:
         Raises:
             RemoteProtocolError: (fatal) more than `MAX_LINE` bytes without a newline.
         """
+        self._merge()
         index = self._data.find(b"\n", self._scanned)
         if index < 0:
             self._scanned = len(self._data)
@@ -50,7 +68,12 @@ class ReceiveBuffer:
 
     def take(self, limit: int) -> bytes:
         """Remove and return up to ``limit`` bytes."""
-        chunk = bytes(self._data[:limit])
-        del self._data[:limit]
         self._scanned = 0
+        whole = self._whole
+        if whole is not None and limit >= len(whole):
+            self._whole = None
+            return whole
+        self._merge()
+        chunk = bytes(memoryview(self._data)[:limit])
+        del self._data[:limit]
         return chunk

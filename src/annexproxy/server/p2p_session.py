@@ -10,6 +10,7 @@ only this connection.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +40,8 @@ from annexproxy.uuids import RepoUUID
 
 READ_ONLY_ERROR = "this repository is read-only; write access denied"
 APPEND_ONLY_ERROR = "this repository is append-only; removal denied"
+WRITE_PIECE = 1 << 20
+"""Upload bytes gathered before they are written (and fanned out to a cluster's nodes)."""
 
 
 class AccessMode(enum.Enum):
@@ -352,19 +355,49 @@ class P2PSession:
     ) -> StorageError | None:
         """Read a DATA payload into ``write``; a write failure is returned, not raised.
 
-        The whole payload is always read, so the conversation stays in step.
+        The whole payload is always read, so the conversation stays in step. Pieces are
+        gathered to `WRITE_PIECE` bytes, and one is written while the next is read: over
+        a pipe, nothing reads ahead for us, and every write fans out to each node at a
+        cost per piece.
         """
         failure: StorageError | None = None
-        while True:
-            event = await self._driver.next_event()
-            if isinstance(event, PayloadEnd):
-                return failure
-            assert isinstance(event, PayloadChunk)
-            if failure is None:
-                try:
-                    await write(event.data)
-                except StorageError as exc:
-                    failure = exc
+        writing: asyncio.Task[None] | None = None
+        gathered: list[bytes] = []
+        size = 0
+
+        async def settle() -> None:
+            nonlocal failure, writing
+            if writing is None:
+                return
+            task, writing = writing, None
+            try:
+                await task
+            except StorageError as exc:
+                failure = failure or exc
+
+        try:
+            while True:
+                event = await self._driver.next_event()
+                end = isinstance(event, PayloadEnd)
+                if isinstance(event, PayloadChunk) and failure is None:
+                    gathered.append(event.data)
+                    size += len(event.data)
+                if end or size >= WRITE_PIECE:
+                    await settle()
+                    if gathered and failure is None:
+                        piece = gathered[0] if len(gathered) == 1 else b"".join(gathered)
+                        writing = asyncio.ensure_future(write(piece))
+                    gathered, size = [], 0
+                if end:
+                    await settle()
+                    return failure
+        finally:
+            # A failed read ends the upload. What arrived is still written, in order, so
+            # that a later upload resumes after it.
+            await settle()
+            if gathered and failure is None:
+                with contextlib.suppress(StorageError):
+                    await write(b"".join(gathered))
 
     async def _connect(self, service: m.GitService) -> None:
         if service == "git-receive-pack" and self._options.mode is not AccessMode.READ_WRITE:
