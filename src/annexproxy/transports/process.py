@@ -75,10 +75,10 @@ class ProcessStream:
             raise NodeUnavailable(f"{self._argv[0]} went away: {exc}") from exc
 
     async def send_file(self, fd: int, offset: int, count: int) -> int:
-        """Copy a file region to the process in bounded chunks."""
+        """Copy a file region to the process in bounded chunks (read off the event loop)."""
         sent = 0
         while sent < count:
-            chunk = os.pread(fd, min(CHUNK, count - sent), offset + sent)
+            chunk = await asyncio.to_thread(os.pread, fd, min(CHUNK, count - sent), offset + sent)
             if not chunk:
                 break
             await self.send_all(chunk)

@@ -1,4 +1,5 @@
-"""FdStream over a real pipe: reads gather what waits, and each result is its own bytes."""
+"""Stdio streams for real: FdStream over a pipe (reads gather what waits, each result its
+own bytes), and ProcessStream sending a file region to a child."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from annexproxy.errors import NodeUnavailable
+from annexproxy.transports.process import ProcessStream
 from annexproxy.transports.streams import PIPE_READ, FdStream
 
 
@@ -71,3 +74,23 @@ def test_a_closed_descriptor_is_a_clear_error(pipe: tuple[int, int]) -> None:
     os.close(read_fd)
     with pytest.raises(NodeUnavailable, match="reading from the client failed"):
         asyncio.run(stream.receive_some())
+
+
+def test_process_stream_sends_a_file_region(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 5000
+    source = tmp_path / "object"
+    source.write_bytes(data)
+    out = tmp_path / "copy"
+
+    async def run() -> tuple[int, int | None]:
+        stream = await ProcessStream.start(["sh", "-c", f"cat > '{out}'"])
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            sent = await stream.send_file(fd, 1000, len(data))  # runs past the end
+        finally:
+            os.close(fd)
+        return sent, await stream.aclose()
+
+    sent, status = asyncio.run(run())
+    assert (sent, status) == (len(data) - 1000, 0)
+    assert out.read_bytes() == data[1000:]
