@@ -1,4 +1,5 @@
-"""Committing the journal and merging sibling refs, on a repository built with pygit2 only."""
+"""Committing the journal, merging sibling refs and batch reads, on a repository built with
+pygit2 only."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from annexproxy.branch.commit import commit_journal, merge_message, merge_siblings
 from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
 from annexproxy.branch.journal import Journal
+from annexproxy.branch.paths import journal_name, location_log_path
 from annexproxy.branch.view import BranchView, RecentSiblings, union_lines
+from annexproxy.keys import Key
 
 U = "2fe550a4-fab9-462f-8322-ece2616932ad"
 
@@ -148,3 +151,47 @@ def test_recent_siblings_are_listed_again_after_a_second_or_a_new_tip(
     add_commit(plumbing, "refs/remotes/gw2/git-annex", root, {"m.log": b"m\n"})
     add_commit(plumbing, BRANCH_REF, root, {"o.log": b"o\n"})  # a new tip: listed again
     assert len(BranchView(plumbing, journal, recent_siblings=recent).unmerged) == 2
+
+
+def test_present_many_agrees_with_present(plumbing: GitPlumbing) -> None:
+    """Batch reads list the journals once; each key's answer is the same as alone."""
+    other = "5a1b2c3d-0000-4000-8000-000000000001"
+    keys = [Key.parse(f"SHA256E-s{i}--{i:064x}") for i in range(1, 7)]
+    paths = [location_log_path(k) for k in keys]
+    root = plumbing.resolve_ref()
+    assert root is not None
+    add_commit(
+        plumbing,
+        BRANCH_REF,
+        root,
+        {paths[i]: b"1700000000s 1 " + U.encode() + b"\n" for i in range(4)},
+    )
+    journal = Journal(plumbing.annexdir, plumbing)
+    # keys[1]: dropped since, in the journal; keys[4]: only in the journal; keys[2]: a
+    # private journal line; keys[5] and keys[3] are nowhere but the branch, or nowhere.
+    journal.modify(paths[1], lambda _: b"1700000001s 0 " + U.encode() + b"\n")
+    journal.modify(paths[4], lambda _: b"1700000001s 1 " + other.encode() + b"\n")
+    private_dir = plumbing.annexdir / "journal-private"
+    private_dir.mkdir()
+    (private_dir / journal_name(paths[2])).write_bytes(b"1700000002s 1 " + other.encode() + b"\n")
+
+    def agree() -> dict[Key, list[str]]:
+        view = BranchView(plumbing, journal)
+        config = view.config()
+        alone = {k: view.present(k, config) for k in keys}
+        assert view.present_many(reversed(keys), config) == alone
+        return alone
+
+    racy = agree()  # the journals just changed: their listings are not trusted yet
+    old = 1_000_000_000
+    for directory in (plumbing.annexdir / "journal", private_dir):
+        os.utime(directory, (old, old))
+    assert journal.names_if_stable() is not None
+    settled = agree()
+    assert racy == settled
+    assert settled[keys[0]] == [U]
+    assert settled[keys[1]] == []
+    assert sorted(settled[keys[2]]) == sorted([U, other])
+    assert settled[keys[3]] == [U]
+    assert settled[keys[4]] == [other]
+    assert settled[keys[5]] == []

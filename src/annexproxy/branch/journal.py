@@ -219,6 +219,18 @@ class Journal:
         """
         return self._read_journal_file(self._private_prefix, journal_name(path))
 
+    def names_if_stable(self) -> frozenset[str] | None:
+        """Names in the journal and the private journal; None if either is not stable.
+
+        For a batch of reads: when both listings can be trusted now (see
+        `_stable_listing`), a name not listed here has no journal file in either.
+        """
+        shared = self._stable_listing(self._journal_prefix)
+        private = self._stable_listing(self._private_prefix)
+        if shared is None or private is None:
+            return None
+        return shared | private if private else shared
+
     def _read_journal_file(self, prefix: str, name: str) -> bytes | None:
         listing = self._stable_listing(prefix)
         if listing is not None and name not in listing:

@@ -27,7 +27,7 @@ from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
 from annexproxy.branch.journal import Journal
 from annexproxy.branch.logs.presence import present_infos
 from annexproxy.branch.logs.snapshot import BranchConfig
-from annexproxy.branch.paths import branch_path, location_log_path
+from annexproxy.branch.paths import branch_path, journal_name, location_log_path
 from annexproxy.keys import Key
 
 _PRESENT_CACHE_SIZE = 4096
@@ -158,10 +158,11 @@ class BranchView:
         Raises:
             RepositoryError: git or the journal cannot be read.
         """
-        content = self.location_log(key)
+        return self._present_in(self.location_log(key), config or self.config())
+
+    def _present_in(self, content: bytes | None, config: BranchConfig) -> list[str]:
         if content is None:
             return []
-        config = config or self.config()
         # Many keys share a log's exact content (one `git annex add` writes the same
         # line for each); resolving it once per content and configuration saves most
         # of the per-key parsing on a large branch.
@@ -190,7 +191,20 @@ class BranchView:
         config = config or self.config()
         branchhash1 = self.settings_branchhash1
         ordered = sorted((location_log_path(k, branchhash1=branchhash1), k) for k in set(keys))
-        return {key: self.present(key, config) for _, key in ordered}
+        # The journals are listed once for the whole batch: a key none of them holds is
+        # one tree lookup, with no journal name made and no directory looked at again.
+        journalled = self._journal.names_if_stable()
+        direct = journalled is not None and not self.unmerged and self.tip is not None
+        found: dict[Key, list[str]] = {}
+        for path, key in ordered:
+            if direct and not (journalled and journal_name(path) in journalled):
+                assert self.tip is not None
+                blob = self._plumbing.file_at(self.tip, path)
+                content = None if blob is None else blob[1]
+            else:
+                content = self.read(path)
+            found[key] = self._present_in(content, config)
+        return found
 
     def location_log_paths(self) -> Iterator[str]:
         """Paths of every per-key location log (branch, journal and unmerged siblings).
