@@ -194,12 +194,11 @@ class BranchView:
         # The journals are listed once for the whole batch: a key none of them holds is
         # one tree lookup, with no journal name made and no directory looked at again.
         journalled = self._journal.names_if_stable()
-        direct = journalled is not None and not self.unmerged and self.tip is not None
+        tip = None if journalled is None or self.unmerged else self.tip
         found: dict[Key, list[str]] = {}
         for path, key in ordered:
-            if direct and not (journalled and journal_name(path) in journalled):
-                assert self.tip is not None
-                blob = self._plumbing.file_at(self.tip, path)
+            if tip is not None and not (journalled and journal_name(path) in journalled):
+                blob = self._plumbing.file_at(tip, path)
                 content = None if blob is None else blob[1]
             else:
                 content = self.read(path)

@@ -385,8 +385,8 @@ class P2PSession:
                 if end or size >= WRITE_PIECE:
                     await settle()
                     if gathered and failure is None:
-                        piece = gathered[0] if len(gathered) == 1 else b"".join(gathered)
-                        writing = asyncio.ensure_future(write(piece))
+                        # (a single piece is joined without a copy)
+                        writing = asyncio.ensure_future(write(b"".join(gathered)))
                     gathered, size = [], 0
                 if end:
                     await settle()
