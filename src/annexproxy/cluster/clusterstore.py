@@ -52,6 +52,10 @@ from annexproxy.uuids import RepoUUID
 log = logging.getLogger("annexproxy.cluster")
 
 _THREAD_HASH = 1 << 16  # hash pieces at least this big in a worker thread
+SHARED_SPOOL_PIECE = 1 << 18
+"""Most bytes fed at once to legs that share spools. A shared chunk spool is deleted
+when its last user is done with it; a leg fed a piece spanning several chunks can finish
+one before another leg has opened it, and the two then spool it apart."""
 
 
 def _quiet(task: asyncio.Future[None]) -> None:
@@ -109,6 +113,7 @@ class ClusterUpload:
     leg_timeout: float = 60.0
     """Seconds a node may take to accept one piece before it is dropped from the upload."""
     shared: list[SharedVerification] = field(default_factory=list)
+    _piece_limit: int | None = None
 
     def hash_once(self) -> None:
         """Hash here, once, for every node that can leave hashing to us (from offset 0)."""
@@ -137,6 +142,7 @@ class ClusterUpload:
             sharing = as_spool_sharing(leg.upload)
             if sharing is not None and leg.upload.offset == 0:
                 sharing.share_spool(group)
+                self._piece_limit = SHARED_SPOOL_PIECE
 
     @property
     def offset(self) -> int:
@@ -153,6 +159,13 @@ class ClusterUpload:
 
     async def write(self, data: bytes) -> None:
         """Stream ``data`` to every live node, each from its own offset."""
+        if self._piece_limit is not None and len(data) > self._piece_limit:
+            for start in range(0, len(data), self._piece_limit):
+                await self._write(data[start : start + self._piece_limit])
+            return
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
         start = self._offset + self._received
         self._received += len(data)
 
