@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import subprocess
 import sys
 import time
@@ -12,8 +13,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from annexproxy.errors import ContentLocked, RepositoryError, VerificationFailed
+from annexproxy.errors import ContentLocked, RepositoryError, StorageError, VerificationFailed
 from annexproxy.keys import Key
+from annexproxy.storage import writeback
 from annexproxy.storage.annexrepo import AnnexRepoStorage
 from annexproxy.storage.base import Storage
 from annexproxy.storage.retention import parse_timestamp, rtm_path
@@ -405,3 +407,26 @@ def test_fsync_follows_annexproxy_fsync(repo: AnnexRepo) -> None:
     assert not storage.layout.config.fsync
     key = run_value(store(storage, content(1000)))
     _fsck_ok(repo, key)
+
+
+def test_a_failed_background_flush_fails_the_commit(
+    repo: AnnexRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_disk(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(writeback, "WRITEBACK_STEP", 4096)
+    monkeypatch.setattr(writeback, "_datasync", broken_disk)
+    storage = AnnexRepoStorage.open(repo.path)
+    data = content(50_000, seed=18)
+    key = key_of(data)
+
+    async def body() -> None:
+        async with storage.upload(key) as up:
+            await up.write(data)
+            with pytest.raises(StorageError, match="Input/output error"):
+                await up.commit(sender_valid=True)
+        assert not await storage.checkpresent(key)
+
+    run(body())
+    assert _contentlocation(repo, key) is None

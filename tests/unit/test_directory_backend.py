@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from pathlib import Path
 
+import pytest
+
+from annexproxy.errors import StorageError
 from annexproxy.keys import Key
 from annexproxy.special.directory import DirectoryBackend
+from annexproxy.storage import writeback
 
 KEY = Key.parse("SHA256E-s8--" + "a" * 64 + ".bin")
 
@@ -67,5 +72,25 @@ def test_a_dead_process_store_is_swept(tmp_path: Path) -> None:
                 assert not dead.exists()
                 assert left.exists()  # a live process's store is left alone
         assert _stored(tmp_path) == [b"22222222"]
+
+    asyncio.run(go())
+
+
+def test_a_failed_background_flush_fails_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_disk(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(writeback, "WRITEBACK_STEP", 4)
+    monkeypatch.setattr(writeback, "_datasync", broken_disk)
+
+    async def go() -> None:
+        async with DirectoryBackend(tmp_path).store(KEY, 8) as one:
+            await one.write(b"1111")
+            await one.write(b"1111")
+            with pytest.raises(StorageError, match="Input/output error"):
+                await one.commit()
+        assert _stored(tmp_path) == []
 
     asyncio.run(go())

@@ -1,10 +1,11 @@
-"""Early write-back: started once per completed step, and harmless on a real file."""
+"""Background flushes: one per filled step and file at a time, failures kept, descriptors closed."""
 
 from __future__ import annotations
 
-import ctypes
+import errno
 import os
-import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,18 +14,102 @@ from annexproxy.storage import writeback
 from annexproxy.storage.writeback import WriteBack
 
 
-def test_starts_writeback_once_per_completed_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[int, int, int]] = []
-    monkeypatch.setattr(writeback, "_START", lambda fd, off, n: calls.append((fd, off, n)))
-    wb = WriteBack(7, offset=100, step=1000)
-    for end in (600, 1099, 1100, 1500, 2100, 5000):
-        wb.written(end)
-    assert calls == [(7, 100, 1000), (7, 1100, 1000), (7, 2100, 2900)]
+class _Flushes:
+    """Stands in for fdatasync: records calls and blocks each until released."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.started = threading.Semaphore(0)
+        self.release = threading.Semaphore(0)
+        self.fail: OSError | None = None
+
+    def __call__(self, fd: int) -> None:
+        os.fstat(fd)  # the duplicate is open while the flush runs
+        self.calls.append(fd)
+        self.started.release()
+        assert self.release.acquire(timeout=10)
+        if self.fail is not None:
+            raise self.fail
 
 
-def test_without_sync_file_range_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(writeback, "_START", None)
-    WriteBack(-1, step=1).written(10)  # an invalid fd is never touched
+@pytest.fixture
+def flushes(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Flushes]:
+    fake = _Flushes()
+    monkeypatch.setattr(writeback, "_datasync", fake)
+    yield fake
+    for _ in range(8):
+        fake.release.release()  # nothing may stay blocked after a failed test
+
+
+@pytest.fixture
+def fd(tmp_path: Path) -> Iterator[int]:
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT)
+    yield fd
+    os.close(fd)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _finished(flushes: _Flushes, wb: WriteBack) -> None:
+    """Let the running flush end and wait until the write-back took notice."""
+    flushes.release.release()
+    assert wb.pending is not None
+    wb.pending.result(timeout=10)
+
+
+def test_flushes_once_per_filled_step_and_never_two_at_once(flushes: _Flushes, fd: int) -> None:
+    wb = WriteBack(fd, offset=100, step=1000)
+    wb.written(1099)
+    assert not flushes.calls
+    wb.written(1100)
+    assert flushes.started.acquire(timeout=10)
+    wb.written(5000)  # the first flush still runs: no second one
+    _finished(flushes, wb)
+    assert len(flushes.calls) == 1
+    wb.written(5999)  # step counted from where the running flush started (1100)
+    assert flushes.started.acquire(timeout=10)
+    _finished(flushes, wb)
+    wb.written(6500)  # less than a step after 5999
+    wb.close()
+    assert len(flushes.calls) == 2
+    assert wb.failure() is None
+
+
+def test_a_failed_flush_is_kept_for_the_commit(flushes: _Flushes, fd: int) -> None:
+    flushes.fail = OSError(errno.EIO, "I/O error")
+    wb = WriteBack(fd, step=10)
+    wb.written(10)
+    assert flushes.started.acquire(timeout=10)
+    _finished(flushes, wb)
+    failure = wb.failure()
+    assert failure is not None
+    assert failure.errno == errno.EIO
+    wb.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_the_duplicate_is_closed_after_a_flush_that_outlives_close(
+    flushes: _Flushes, fd: int
+) -> None:
+    before = _open_fds()
+    wb = WriteBack(fd, step=10)
+    wb.written(10)
+    assert flushes.started.acquire(timeout=10)
+    wb.close()
+    assert _open_fds() == before + 1  # the flush still holds it
+    _finished(flushes, wb)
+    assert _open_fds() == before
+    wb.written(100)  # closed: no more flushes
+    assert len(flushes.calls) == 1
+
+
+def test_an_upload_without_a_filled_step_opens_nothing(flushes: _Flushes, fd: int) -> None:
+    wb = WriteBack(fd, step=1 << 20)
+    wb.written(4096)
+    wb.close()
+    assert not flushes.calls
 
 
 def test_real_file_keeps_its_bytes(tmp_path: Path) -> None:
@@ -35,22 +120,7 @@ def test_real_file_keeps_its_bytes(tmp_path: Path) -> None:
     os.write(fd, data)
     wb.written(len(data))
     os.fsync(fd)
+    wb.close()
     os.close(fd)
     assert path.read_bytes() == data
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
-def test_sync_file_range_is_found_in_the_loaded_libc() -> None:
-    assert writeback._load() is not None
-
-
-def test_a_libc_without_sync_file_range_gives_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ctypes, "CDLL", _NoSymbols)
-    assert writeback._load() is None
-
-
-class _NoSymbols:
-    """A loaded library with none of the symbols asked for."""
-
-    def __init__(self, name: str | None, use_errno: bool = False) -> None:
-        pass
+    assert wb.failure() is None

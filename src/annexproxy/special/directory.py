@@ -33,6 +33,7 @@ from annexproxy.keys import Key
 from annexproxy.special.backend import LocalSettings
 from annexproxy.special.remote import SpecialRemote
 from annexproxy.special.spool import dead_leftovers
+from annexproxy.storage.writeback import WriteBack
 
 _READ = 1 << 20
 _THREAD_WRITE = 1 << 16
@@ -66,6 +67,8 @@ class FileStoreSession:
         self._target = target
         self._durable = durable
         self._fd: int | None = None
+        self._writeback: WriteBack | None = None
+        self._end = 0
         self.committed = False
 
     def _prepare(self) -> None:
@@ -87,12 +90,18 @@ class FileStoreSession:
         self._prepare()
         flags = os.O_WRONLY | os.O_CREAT | self.open_flags | os.O_CLOEXEC
         self._fd = os.open(self.tmpfile, flags, 0o644)
+        if self._durable:
+            self._end = os.fstat(self._fd).st_size
+            self._writeback = WriteBack(self._fd, self._end)
 
     def _write_sync(self, data: bytes) -> None:
         assert self._fd is not None
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
+        if self._writeback is not None:
+            self._end += len(data)
+            self._writeback.written(self._end)
 
     async def write(self, data: bytes) -> None:
         """Append ``data`` to the temporary file.
@@ -130,12 +139,18 @@ class FileStoreSession:
         try:
             if self._durable:
                 os.fsync(fd)
+            if self._writeback is not None:
+                self._writeback.close()
+                if failed := self._writeback.failure():
+                    raise failed  # a background flush failed: the fsync may not have said so
         finally:
             os.close(fd)
         self._place()
 
     def discard(self) -> None:
         """Close the file and remove what the store left (blocking)."""
+        if self._writeback is not None:
+            self._writeback.close()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -222,6 +222,8 @@ class AnnexUpload:
                 if self._fd != fd:
                     raise OSError(errno.EBADF, "the upload was closed")
                 os.fsync(fd)
+            if self._writeback is not None and (failed := self._writeback.failure()):
+                raise failed  # a background flush failed: the fsync may not have said so
         self.close()
         self._install()
 
@@ -261,6 +263,8 @@ class AnnexUpload:
         While a worker thread is writing (a write abandoned as too slow), the thread
         closes the file when its write returns.
         """
+        if self._writeback is not None:
+            self._writeback.close()
         if not self._io_lock.acquire(blocking=False):
             self._close_pending = True
             return
