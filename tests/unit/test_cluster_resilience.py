@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 
 from annexproxy.cluster.clusterstore import ClusterStorage
 from annexproxy.cluster.health import NodeHealth
+from annexproxy.cluster.nodes import GatewayLogged
 from annexproxy.errors import NodeUnavailable
 from annexproxy.keys import Key
+from annexproxy.storage.base import Others, Upload
 from annexproxy.storage.memory import MemoryStorage
 from annexproxy.storage.memory import _MemorySource as MemorySource
 from annexproxy.testing.storage_conformance import content, key_of
@@ -105,3 +107,54 @@ def test_a_stalled_node_is_dropped_and_the_others_store() -> None:
 
     assert asyncio.run(send()) == (A,)
     assert asyncio.run(a.checkpresent(key))
+
+
+class _Pieces(MemoryStorage):
+    """A memory node that records the size of every write its uploads get."""
+
+    def __init__(self, uuid: RepoUUID) -> None:
+        super().__init__(uuid=uuid)
+        self.pieces: list[int] = []
+
+    @asynccontextmanager
+    async def upload(self, key: Key, associated_file: str | None = None) -> AsyncIterator[Upload]:  # type: ignore[override]
+        async with super().upload(key, associated_file) as inner:
+            pieces = self.pieces
+
+            class Recorded:
+                offset = inner.offset
+                already_have = inner.already_have
+
+                async def write(self, data: bytes) -> None:
+                    pieces.append(len(data))
+                    await inner.write(data)
+
+                async def commit(self, *, sender_valid: bool) -> Others:
+                    return await inner.commit(sender_valid=sender_valid)
+
+            yield Recorded()
+
+
+def test_nodes_that_do_not_spool_get_whole_pieces() -> None:
+    """Only legs that share spools are fed small pieces; logged annex nodes are not."""
+    a, b = _Pieces(A), _Pieces(B)
+    data = content(3 << 20)
+    key = key_of(data)
+
+    async def record(_key: Key, _uuid: str, _present: bool) -> None:
+        pass
+
+    async def nowhere(_key: Key) -> Sequence[str]:
+        return ()
+
+    nodes = {A: GatewayLogged(a, record), B: GatewayLogged(b, record)}
+    cluster = ClusterStorage(CLUSTER, nodes, costs={}, locations=nowhere)
+
+    async def upload() -> Others:
+        async with cluster.upload(key) as up:
+            await up.write(data[: 1 << 20])
+            await up.write(data[1 << 20 :])
+            return await up.commit(sender_valid=True)
+
+    assert set(asyncio.run(upload())) == {A, B}
+    assert a.pieces == b.pieces == [1 << 20, 2 << 20]

@@ -140,8 +140,7 @@ class ClusterUpload:
         group = object()
         for leg in self.legs:
             sharing = as_spool_sharing(leg.upload)
-            if sharing is not None and leg.upload.offset == 0:
-                sharing.share_spool(group)
+            if sharing is not None and leg.upload.offset == 0 and sharing.share_spool(group):
                 self._piece_limit = SHARED_SPOOL_PIECE
 
     @property

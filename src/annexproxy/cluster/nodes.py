@@ -229,10 +229,9 @@ class _LoggedUpload:
         inner = as_shared_verification(self._inner)
         return inner is not None and inner.hash_elsewhere()
 
-    def share_spool(self, group: object) -> None:
+    def share_spool(self, group: object) -> bool:
         inner = as_spool_sharing(self._inner)
-        if inner is not None:
-            inner.share_spool(group)
+        return inner is not None and inner.share_spool(group)
 
     def confirm_hash(self, matched: bool) -> None:
         inner = as_shared_verification(self._inner)

@@ -239,10 +239,12 @@ class _Upload:
     def already_have(self) -> Others | None:
         return () if self._already else None
 
-    def share_spool(self, group: object) -> None:
+    def share_spool(self, group: object) -> bool:
         """Share spools with the other uploads of a fan-out (`SpoolSharing`)."""
-        if not self._received:
-            self._group = group
+        if self._received or not isinstance(self._storage.backend, SharedStore):
+            return False
+        self._group = group
+        return True
 
     def _name(self, number: int) -> Key:
         if self._chunk_size is None:

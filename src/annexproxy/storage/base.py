@@ -111,8 +111,11 @@ class SpoolSharing(Protocol):
     each (uploads fed by different clients must never share: their bytes may differ).
     """
 
-    def share_spool(self, group: object) -> None:
-        """Share spools with the other uploads of ``group`` (call before any write)."""
+    def share_spool(self, group: object) -> bool:
+        """Share spools with the other uploads of ``group`` (call before any write).
+
+        Returns True when this upload does share (it spools, and nothing arrived yet).
+        """
         ...
 
 
