@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from procstat import ServerProbe, ServerUsage, all_stats, machine_busy, shell_usage
-from scene import CLUSTER, Scene, start_server
+from scene import CLUSTER, Scene, start_server, write_random
 
 GA, AP, LIMIT = "git-annex", "annexproxy", "limit"
 DURABLE_WRITES = "3 parallel durable writes of the object (dd conv=fsync)"
@@ -264,28 +264,38 @@ def big_cases(scene: Scene) -> list[Case]:
     return cases
 
 
-def cluster_cases(scene: Scene) -> list[Case]:
-    """Copy --to the 3-node cluster of the big file (fan-out), over HTTP and ssh."""
-    client = scene.client.path
-    key = scene.keys["big.bin"]
-    size = scene.sizes.big_mb << 20
-    _quiet(["git", "annex", "get", "-q", "--from", "n1ga", "big.bin"], client)
+def _clear_cluster(scene: Scene, remote: str, name: str, key: str) -> Callable[[], None]:
+    """Before an upload: the cluster (each node) no longer has ``key``."""
 
-    def clear(remote: str) -> Callable[[], None]:
-        def prepare() -> None:
-            _quiet(["git", "annex", "drop", "-q", "--force", "--from", remote, "big.bin"], client)
-            for node in scene.nodes.values():
-                _quiet(["git", "annex", "dropkey", "-q", "--force", key], node.path)
+    def prepare() -> None:
+        client = scene.client.path
+        _quiet(["git", "annex", "drop", "-q", "--force", "--from", remote, name], client)
+        for node in scene.nodes.values():
+            _quiet(["git", "annex", "dropkey", "-q", "--force", key], node.path)
 
-        return prepare
+    return prepare
 
-    def landed() -> str | None:
+
+def _landed(scene: Scene, key: str) -> Callable[[], str | None]:
+    """After an upload: every node has ``key``."""
+
+    def check() -> str | None:
         missing = [
             name
             for name, node in scene.nodes.items()
             if node.annex("contentlocation", key, check=False).returncode != 0
         ]
         return f"not stored on {missing}" if missing else None
+
+    return check
+
+
+def cluster_cases(scene: Scene) -> list[Case]:
+    """Copy --to the 3-node cluster of the big file (fan-out), over HTTP and ssh."""
+    client = scene.client.path
+    key = scene.keys["big.bin"]
+    size = scene.sizes.big_mb << 20
+    _quiet(["git", "annex", "get", "-q", "--from", "n1ga", "big.bin"], client)
 
     # The disk's own bound on a durable fan-out: three parallel copies, each fsynced.
     obj = object_path(scene, key)
@@ -317,8 +327,8 @@ def cluster_cases(scene: Scene) -> list[Case]:
                     server=server,
                     shell=server is None,
                     nbytes=size,
-                    prepare=clear(remote),
-                    check=landed,
+                    prepare=_clear_cluster(scene, remote, "big.bin", key),
+                    check=_landed(scene, key),
                 )
             )
     return cases
@@ -430,4 +440,50 @@ def conc_cases(scene: Scene) -> list[Case]:
                     check=check,
                 )
             )
+    return cases
+
+
+def sizes_cases(scene: Scene) -> list[Case]:
+    """Gateway memory from 1 MiB to the huge object: cluster uploads, a curl from a node.
+
+    Over HTTP only. The files are made in the client when the scenario starts (not in
+    the scene: 4 GiB is only written when asked for). Each download follows its own
+    gateway's upload, so the node holds the key by then.
+    """
+    client = scene.client.path
+    huge_mb = scene.sizes.huge_mb
+    files = {"sizes/one.bin": 1, f"sizes/huge{huge_mb}.bin": huge_mb}
+    for name, mb in files.items():
+        if not (client / name).exists():
+            write_random(client / name, mb << 20)
+    _quiet(["git", "annex", "add", "-q", "sizes"], client)
+    _quiet(["git", "commit", "-q", "-m", "object sizes", "sizes"], client)
+    keys = {name: scene.client.annex("lookupkey", name).stdout.strip() for name in files}
+    huge = f"sizes/huge{huge_mb}.bin"
+    node = scene.nodes["c1"]
+    cases = []
+    for impl, (_, gwhttp, _, _, _, gwsrv) in IMPLS.items():
+        remote = f"{gwhttp}-{CLUSTER}"
+        for name, mb in files.items():
+            cases.append(
+                Case(
+                    scenario=f"object size: copy --to 3-node cluster {mb} MiB, HTTP",
+                    impl=impl,
+                    commands=(_annex(client, "copy", "-q", "--to", remote, name),),
+                    server=gwsrv,
+                    nbytes=mb << 20,
+                    prepare=_clear_cluster(scene, remote, name, keys[name]),
+                    check=_landed(scene, keys[name]),
+                )
+            )
+        url = f"http://127.0.0.1:{scene.servers[gwsrv].port}/git-annex/{node.uuid}/key/{keys[huge]}"
+        cases.append(
+            Case(
+                scenario=f"object size: curl key {huge_mb} MiB from a node, HTTP, via gateway",
+                impl=impl,
+                commands=((("curl", "-sSf", "-o", "/dev/null", url), scene.top),),
+                server=gwsrv,
+                nbytes=huge_mb << 20,
+            )
+        )
     return cases

@@ -43,6 +43,8 @@ MODES = {
         reps=3,
         warmup=1,
         conc_reps=7,
+        huge_mb=4096,
+        sizes_reps=1,
     ),
     "quick": scenes.Sizes(
         big_mb=128,
@@ -54,6 +56,8 @@ MODES = {
         branch_sample=10_000,
         reps=2,
         warmup=0,
+        huge_mb=512,
+        sizes_reps=1,
     ),
     "tiny": scenes.Sizes(
         big_mb=2,
@@ -66,9 +70,10 @@ MODES = {
         reps=1,
         warmup=0,
         settle=0.0,
+        huge_mb=3,
     ),
 }
-SCENARIOS = ("limits", "key", "big", "cluster", "small", "conc", "branch")
+SCENARIOS = ("limits", "key", "big", "cluster", "small", "conc", "sizes", "branch")
 BUILDERS = {
     "limits": cases.limit_cases,
     "key": cases.key_cases,
@@ -76,6 +81,7 @@ BUILDERS = {
     "cluster": cases.cluster_cases,
     "small": cases.small_cases,
     "conc": cases.conc_cases,
+    "sizes": cases.sizes_cases,
 }
 
 
@@ -87,7 +93,7 @@ def say(text: str) -> None:
 def run_scenario(scene: scenes.Scene, name: str, out: list[dict[str, object]], sink: Path) -> None:
     """All variants of one scenario, round-robin, warm-ups first (recorded as rep < 0)."""
     variants = BUILDERS[name](scene)
-    for rep in range(-scene.sizes.warmup, scene.sizes.reps_of(name)):
+    for rep in range(-scene.sizes.warmup_of(name), scene.sizes.reps_of(name)):
         for case in variants:
             rec = cases.measure(scene, case, rep)
             out.append(rec)
@@ -225,6 +231,7 @@ def main() -> int:
                 **{f: getattr(sizes, f) for f in sizes.__slots__},
                 "reps": args.reps if args.reps is not None else sizes.reps,
                 "conc_reps": 0 if args.reps is not None else sizes.conc_reps,
+                "sizes_reps": 0 if args.reps is not None else sizes.sizes_reps,
                 "warmup": args.warmup if args.warmup is not None else sizes.warmup,
             }
         )

@@ -55,10 +55,23 @@ class Sizes:
     conc_reps: int = 0
     """Recorded repetitions of the concurrency scenario, when more than ``reps``: 8 clients
     hashing and writing on a few CPUs scatter by a third from run to run."""
+    huge_mb: int = 0
+    """The largest object of the object-size scenario (gateway memory must not grow)."""
+    sizes_reps: int = 0
+    """Recorded repetitions of the object-size scenario, when not ``reps`` (it has no
+    warm-up): git-annex's gateway takes minutes for one 4 GiB upload."""
 
     def reps_of(self, scenario: str) -> int:
         """Recorded repetitions of ``scenario``."""
-        return max(self.reps, self.conc_reps) if scenario == "conc" else self.reps
+        if scenario == "conc":
+            return max(self.reps, self.conc_reps)
+        if scenario == "sizes" and self.sizes_reps:
+            return self.sizes_reps
+        return self.reps
+
+    def warmup_of(self, scenario: str) -> int:
+        """Unrecorded warm-up runs of ``scenario``."""
+        return 0 if scenario == "sizes" else self.warmup
 
 
 @dataclass(slots=True)
@@ -145,7 +158,8 @@ def prepare_environment(top: Path) -> None:
         run(["git", "config", "--global", key, value], top)
 
 
-def _write_random(path: Path, size: int) -> None:
+def write_random(path: Path, size: int) -> None:
+    """A file of ``size`` random bytes (its directory made)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     chunk = 8 << 20
     with path.open("wb") as f:
@@ -158,9 +172,9 @@ def _write_random(path: Path, size: int) -> None:
 def make_node1(top: Path, sizes: Sizes) -> tuple[AnnexRepo, dict[str, str]]:
     """node1 with all the content, committed; returns it and the keys by file name."""
     node1 = make_annex_repo(top / "node1", "node1")
-    _write_random(node1.path / "big.bin", sizes.big_mb << 20)
+    write_random(node1.path / "big.bin", sizes.big_mb << 20)
     for k in range(1, sizes.conc_clients + 1):
-        _write_random(node1.path / "conc" / f"f{k}.bin", sizes.conc_mb << 20)
+        write_random(node1.path / "conc" / f"f{k}.bin", sizes.conc_mb << 20)
     small = node1.path / "small"
     small.mkdir()
     for i in range(sizes.small_count):

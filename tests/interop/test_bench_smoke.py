@@ -37,7 +37,16 @@ def test_bench_tiny_mode_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = proc.stdout
     assert "| scenario | git-annex wall s |" in table
-    for row in ("curl key", "via gateway", "copy --to 3-node cluster", "clients x", "branch"):
+    for row in (
+        "curl key",
+        "via gateway",
+        "copy --to 3-node cluster",
+        "clients x",
+        "object size: copy --to 3-node cluster 3 MiB",
+        "object size: curl key 3 MiB from a node",
+        "peak RSS by object size",
+        "branch",
+    ):
         assert row in table, row
     assert "every run passed its check" in table
     assert "NOT AVAILABLE" not in table
