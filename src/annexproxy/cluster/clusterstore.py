@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -52,10 +53,6 @@ from annexproxy.uuids import RepoUUID
 log = logging.getLogger("annexproxy.cluster")
 
 _THREAD_HASH = 1 << 16  # hash pieces at least this big in a worker thread
-SHARED_SPOOL_PIECE = 1 << 18
-"""Most bytes fed at once to legs that share spools. A shared chunk spool is deleted
-when its last user is done with it; a leg fed a piece spanning several chunks can finish
-one before another leg has opened it, and the two then spool it apart."""
 
 
 def _quiet(task: asyncio.Future[None]) -> None:
@@ -133,15 +130,21 @@ class ClusterUpload:
         """Let nodes that spool (external special remotes) keep one spool for all.
 
         Every leg that starts from offset 0 is fed the same bytes here, so a spool
-        written for one of them holds what each other would have written.
+        written for one of them holds what each other would have written. Legs are fed
+        in step, piece by piece, and pieces are cut below the smallest chunk size of
+        the sharing legs: a leg then never completes (and frees) a chunk's spool before
+        the others have opened it.
         """
         if self._received:
             return
         group = object()
         for leg in self.legs:
             sharing = as_spool_sharing(leg.upload)
-            if sharing is not None and leg.upload.offset == 0 and sharing.share_spool(group):
-                self._piece_limit = SHARED_SPOOL_PIECE
+            if sharing is None or leg.upload.offset != 0:
+                continue
+            limit = sharing.share_spool(group)
+            if limit is not None and limit < (self._piece_limit or sys.maxsize):
+                self._piece_limit = limit
 
     @property
     def offset(self) -> int:

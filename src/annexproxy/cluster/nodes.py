@@ -229,9 +229,9 @@ class _LoggedUpload:
         inner = as_shared_verification(self._inner)
         return inner is not None and inner.hash_elsewhere()
 
-    def share_spool(self, group: object) -> bool:
+    def share_spool(self, group: object) -> int | None:
         inner = as_spool_sharing(self._inner)
-        return inner is not None and inner.share_spool(group)
+        return None if inner is None else inner.share_spool(group)
 
     def confirm_hash(self, matched: bool) -> None:
         inner = as_shared_verification(self._inner)

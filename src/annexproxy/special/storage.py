@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -239,12 +240,12 @@ class _Upload:
     def already_have(self) -> Others | None:
         return () if self._already else None
 
-    def share_spool(self, group: object) -> bool:
+    def share_spool(self, group: object) -> int | None:
         """Share spools with the other uploads of a fan-out (`SpoolSharing`)."""
         if self._received or not isinstance(self._storage.backend, SharedStore):
-            return False
+            return None
         self._group = group
-        return True
+        return sys.maxsize if self._chunk_size is None else self._chunk_size - 1
 
     def _name(self, number: int) -> Key:
         if self._chunk_size is None:

@@ -111,10 +111,14 @@ class SpoolSharing(Protocol):
     each (uploads fed by different clients must never share: their bytes may differ).
     """
 
-    def share_spool(self, group: object) -> bool:
+    def share_spool(self, group: object) -> int | None:
         """Share spools with the other uploads of ``group`` (call before any write).
 
-        Returns True when this upload does share (it spools, and nothing arrived yet).
+        Returns None when this upload does not share (it does not spool, or bytes
+        arrived already). Otherwise the most bytes it may be given in one write
+        (`sys.maxsize`: any): a spool goes when its last current user is done with it,
+        so no write may hold a whole chunk, or one store could finish a chunk's spool
+        before another store of the group had opened it.
         """
         ...
 
