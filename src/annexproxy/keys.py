@@ -10,6 +10,7 @@ characters, ``/`` outside URL keys, overlong names) are refused here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 import struct
@@ -171,6 +172,10 @@ class Key:
         return hashdir_mixed(str(self.parent()), levels)
 
 
+_HASHDIR_CACHE = 4096
+"""Keys whose hash directories are remembered: one request looks them up several times."""
+
+
 def keyfile(serialised: str) -> str:
     """Escape a serialised key into git-annex's file-name form (branch.md 7.2)."""
     if not any(c in serialised for c in "&%:/"):
@@ -184,12 +189,14 @@ def unkeyfile(name: str) -> str:
     return "/".join(p.replace("&c", ":").replace("&s", "%").replace("&a", "&") for p in pieces)
 
 
+@functools.lru_cache(maxsize=_HASHDIR_CACHE)
 def hashdir_lower(serialised: str, levels: int = 2) -> str:
     """Lower-case hash directory of a serialised key (branch.md section 8)."""
     h = hashlib.md5(serialised.encode("utf-8", "surrogateescape")).hexdigest()
     return h[0:3] + "/" if levels == 1 else h[0:3] + "/" + h[3:6] + "/"
 
 
+@functools.lru_cache(maxsize=_HASHDIR_CACHE)
 def hashdir_mixed(serialised: str, levels: int = 2) -> str:
     """Mixed-case hash directory of a serialised key (branch.md section 8)."""
     digest = hashlib.md5(serialised.encode("utf-8", "surrogateescape")).digest()

@@ -10,8 +10,11 @@ import pygit2
 import pytest
 
 from annexproxy.branch.commit import commit_journal, merge_message, merge_siblings
+from annexproxy.branch.configmemo import ConfigMemo
 from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
 from annexproxy.branch.journal import Journal
+from annexproxy.branch.logs.snapshot import BranchConfig
+from annexproxy.branch.logs.trust import TrustLevel
 from annexproxy.branch.paths import journal_name, location_log_path
 from annexproxy.branch.view import BranchView, RecentSiblings, union_lines
 from annexproxy.keys import Key
@@ -195,3 +198,36 @@ def test_present_many_agrees_with_present(plumbing: GitPlumbing) -> None:
     assert settled[keys[3]] == [U]
     assert settled[keys[4]] == [other]
     assert settled[keys[5]] == []
+
+
+def test_config_memo_follows_the_tip_the_journal_and_siblings(plumbing: GitPlumbing) -> None:
+    """The memo hands out the same configuration until one of its files changes anywhere."""
+    journal = Journal(plumbing.annexdir, plumbing)
+    memo = ConfigMemo()
+    root = plumbing.resolve_ref()
+    assert root is not None
+    line = U.encode() + b" mine timestamp=1700000000s\n"
+
+    def config() -> BranchConfig:
+        got = BranchView(plumbing, journal, config_memo=memo).config()
+        assert got == BranchView(plumbing, journal).config()  # as without a memo
+        return got
+
+    first = config()
+    assert config() is first  # nothing changed: not parsed again
+    add_commit(plumbing, BRANCH_REF, root, {"group.log": line})  # a new tip
+    second = config()
+    assert second.groups == {U: frozenset({"mine"})}
+    tip = plumbing.resolve_ref()
+    assert tip is not None
+    add_commit(plumbing, BRANCH_REF, tip, {"a.log": b"x\n"})  # a new tip, same config
+    assert config() is second
+    journal.modify("trust.log", lambda _: U.encode() + b" 0 timestamp=1700000001s\n")
+    third = config()
+    assert third.trust_of(U) is TrustLevel.UNTRUSTED
+    assert config() is third
+    tip = plumbing.resolve_ref()
+    assert tip is not None
+    other = U.encode() + b" theirs timestamp=1700000002s\n"
+    add_commit(plumbing, "refs/remotes/gw/git-annex", tip, {"group.log": other})
+    assert config().groups == {U: frozenset({"theirs"})}  # a sibling's newer line

@@ -23,10 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+from annexproxy.branch.configmemo import ConfigMemo
 from annexproxy.branch.git_plumbing import BRANCH_REF, GitPlumbing
 from annexproxy.branch.journal import Journal
 from annexproxy.branch.logs.presence import present_infos
-from annexproxy.branch.logs.snapshot import BranchConfig
+from annexproxy.branch.logs.snapshot import CONFIG_PATHS, BranchConfig
 from annexproxy.branch.paths import branch_path, journal_name, location_log_path
 from annexproxy.keys import Key
 
@@ -55,6 +56,7 @@ class BranchView:
         *,
         siblings: bool = True,
         recent_siblings: RecentSiblings | None = None,
+        config_memo: ConfigMemo | None = None,
     ) -> None:
         """Snapshot the branch tip and the unmerged sibling refs.
 
@@ -63,6 +65,7 @@ class BranchView:
             journal: the repository's journal.
             siblings: also union in sibling refs not yet merged into the branch.
             recent_siblings: where a server keeps the sibling refs it listed lately.
+            config_memo: where a server keeps the configuration it read lately.
 
         Raises:
             RepositoryError: the refs cannot be read.
@@ -71,6 +74,7 @@ class BranchView:
         self._journal = journal
         self._use_siblings = siblings
         self._recent = recent_siblings
+        self._config_memo = config_memo
         self._present_cache: dict[bytes, tuple[BranchConfig, tuple[str, ...]]] = {}
         self.tip: str | None = None
         self.unmerged: dict[str, str] = {}
@@ -104,19 +108,23 @@ class BranchView:
             LogFormatError: ``path`` is not a branch path.
             RepositoryError: git or the journal cannot be read.
         """
-        shared = self._read_shared(path)
+        return self._read(path, None)
+
+    def _read(self, path: str, memo: ConfigMemo | None) -> bytes | None:
+        shared = self._read_shared(path, memo)
         private = self._journal.read_private(path)
         if private is None:
             return shared
         return private if shared is None else shared + private
 
-    def _read_shared(self, path: str) -> bytes | None:
+    def _read_shared(self, path: str, memo: ConfigMemo | None = None) -> bytes | None:
         local = self._journal.read_journal_only(path)
         if not self.unmerged:  # the common case: one tree lookup at most
             if local is not None or self.tip is None:
                 return local
-            found = self._plumbing.file_at(self.tip, path)
-            return None if found is None else found[1]
+            if memo is not None:
+                return memo.at_tip(self.tip, path, lambda: self._at_tip(path))
+            return self._at_tip(path)
         base_blob = None if self.tip is None else self._plumbing.blob_id_at(self.tip, path)
         if local is None and base_blob is not None:
             local = self._plumbing.read_blob(base_blob)
@@ -131,13 +139,21 @@ class BranchView:
             return others[0]
         return union_lines(*([] if local is None else [local]), *others)
 
+    def _at_tip(self, path: str) -> bytes | None:
+        assert self.tip is not None
+        found = self._plumbing.file_at(self.tip, path)
+        return None if found is None else found[1]
+
     def config(self) -> BranchConfig:
-        """All configuration logs, resolved.
+        """All configuration logs, resolved (through the view's `ConfigMemo`, if any).
 
         Raises:
             RepositoryError: git or the journal cannot be read.
         """
-        return BranchConfig.read(self.read)
+        memo = self._config_memo
+        if memo is None:
+            return BranchConfig.read(self.read)
+        return memo.resolve(tuple(self._read(path, memo) for path in CONFIG_PATHS))
 
     def location_log(self, key: Key) -> bytes | None:
         """The content of ``key``'s location log.

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from annexproxy.branch.configmemo import ConfigMemo
 from annexproxy.branch.git_plumbing import GitPlumbing
 from annexproxy.branch.journal import Journal
 from annexproxy.branch.presence_batch import PresenceBatch
@@ -35,6 +36,7 @@ class LocalRepository:
     committer: BranchCommitter
     storage: AnnexRepoStorage
     siblings: RecentSiblings = field(default_factory=RecentSiblings)
+    config_memo: ConfigMemo = field(default_factory=ConfigMemo)
     presence: PresenceBatch = field(init=False)
 
     def __post_init__(self) -> None:
@@ -77,7 +79,12 @@ class LocalRepository:
         Raises:
             RepositoryError: the refs cannot be read.
         """
-        return BranchView(self.plumbing, self.journal, recent_siblings=self.siblings)
+        return BranchView(
+            self.plumbing,
+            self.journal,
+            recent_siblings=self.siblings,
+            config_memo=self.config_memo,
+        )
 
 
 @asynccontextmanager

@@ -30,6 +30,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from annexproxy.branch.configmemo import ConfigMemo
 from annexproxy.branch.git_plumbing import GitPlumbing
 from annexproxy.branch.journal import Journal
 from annexproxy.branch.logs.metadata import current_metadata
@@ -144,7 +145,7 @@ class Wants:
                 f"{plumbing.gitdir} is not a git-annex repository: run git annex init there"
             )
         self.journal = Journal(plumbing.annexdir, plumbing)
-        self.view = BranchView(plumbing, self.journal)
+        self.view = BranchView(plumbing, self.journal, config_memo=ConfigMemo())
         self.rebalance = rebalance
         worktree = _worktree_of(plumbing)
         self.attributes = CheckAttr(worktree if attributes else None)

@@ -11,7 +11,7 @@ gains. Pure: the reader function is the only way in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from annexproxy.branch.logs import (
@@ -75,24 +75,26 @@ class BranchConfig:
             read_file: returns a branch file's content, or None when it is absent. Its
                 errors propagate.
         """
+        return cls.from_contents(tuple(read_file(path) for path in CONFIG_PATHS))
 
-        def content(path: str) -> bytes:
-            return read_file(path) or b""
-
+    @classmethod
+    def from_contents(cls, contents: Sequence[bytes | None]) -> BranchConfig:
+        """Parse the configuration logs given in `CONFIG_PATHS` order (None: absent)."""
+        files = {path: got or b"" for path, got in zip(CONFIG_PATHS, contents, strict=True)}
         return cls(
-            descriptions=descriptions.parse_descriptions(content(descriptions.PATH)),
-            remotes=remoteconfig.parse_remote_log(content(remoteconfig.PATH)),
-            trust=trust.parse_trust_log(content(trust.PATH)),
-            groups=groups.parse_group_log(content(groups.PATH)),
-            preferred=wanted.parse_expressions(content(wanted.PREFERRED_PATH)),
-            required=wanted.parse_expressions(content(wanted.REQUIRED_PATH)),
-            group_preferred=wanted.parse_group_expressions(content(wanted.GROUP_PREFERRED_PATH)),
-            numcopies=copies.parse_copies(content(copies.NUMCOPIES_PATH)),
-            mincopies=copies.parse_copies(content(copies.MINCOPIES_PATH)),
-            config=configlog.parse_config_log(content(configlog.PATH)),
-            maxsize=maxsize.parse_maxsize_log(content(maxsize.PATH)),
-            proxies=proxy.parse_proxy_log(content(proxy.PATH)),
-            recorded_clusters=cluster.parse_cluster_log(content(cluster.PATH)),
+            descriptions=descriptions.parse_descriptions(files[descriptions.PATH]),
+            remotes=remoteconfig.parse_remote_log(files[remoteconfig.PATH]),
+            trust=trust.parse_trust_log(files[trust.PATH]),
+            groups=groups.parse_group_log(files[groups.PATH]),
+            preferred=wanted.parse_expressions(files[wanted.PREFERRED_PATH]),
+            required=wanted.parse_expressions(files[wanted.REQUIRED_PATH]),
+            group_preferred=wanted.parse_group_expressions(files[wanted.GROUP_PREFERRED_PATH]),
+            numcopies=copies.parse_copies(files[copies.NUMCOPIES_PATH]),
+            mincopies=copies.parse_copies(files[copies.MINCOPIES_PATH]),
+            config=configlog.parse_config_log(files[configlog.PATH]),
+            maxsize=maxsize.parse_maxsize_log(files[maxsize.PATH]),
+            proxies=proxy.parse_proxy_log(files[proxy.PATH]),
+            recorded_clusters=cluster.parse_cluster_log(files[cluster.PATH]),
         )
 
     def trust_of(self, uuid: str) -> TrustLevel:
