@@ -172,8 +172,8 @@ class Key:
         return hashdir_mixed(str(self.parent()), levels)
 
 
-_HASHDIR_CACHE = 4096
-"""Keys whose hash directories are remembered: one request looks them up several times."""
+_HASHDIR_CACHE = 512
+"""Keys whose hash directories are remembered: one upload looks them up a dozen times."""
 
 
 def keyfile(serialised: str) -> str:
