@@ -216,17 +216,23 @@ def key_cases(scene: Scene) -> list[Case]:
     cases = []
     for impl, names in IMPLS.items():
         for label, server in (("direct from node", names[4]), ("via gateway", names[5])):
-            url = f"http://127.0.0.1:{scene.servers[server].port}/git-annex/{scene.node1.uuid}/key/{key}"
-            cases.append(
-                Case(
-                    scenario=f"curl key {scene.sizes.big_mb} MiB, HTTP, {label}",
-                    impl=impl,
-                    commands=((("curl", "-sSf", "-o", "/dev/null", url), scene.top),),
-                    server=server,
-                    nbytes=size,
-                )
-            )
+            scenario = f"curl key {scene.sizes.big_mb} MiB, HTTP, {label}"
+            cases.append(_curl_key(scene, scenario, impl, server, scene.node1.uuid, key, size))
     return cases
+
+
+def _curl_key(
+    scene: Scene, scenario: str, impl: str, server: str, uuid: str, key: str, size: int
+) -> Case:
+    """Curl of ``server``'s p2phttp key endpoint for ``key`` of repository ``uuid``."""
+    url = f"http://127.0.0.1:{scene.servers[server].port}/git-annex/{uuid}/key/{key}"
+    return Case(
+        scenario=scenario,
+        impl=impl,
+        commands=((("curl", "-sSf", "-o", "/dev/null", url), scene.top),),
+        server=server,
+        nbytes=size,
+    )
 
 
 def big_cases(scene: Scene) -> list[Case]:
@@ -476,14 +482,6 @@ def sizes_cases(scene: Scene) -> list[Case]:
                     check=_landed(scene, keys[name]),
                 )
             )
-        url = f"http://127.0.0.1:{scene.servers[gwsrv].port}/git-annex/{node.uuid}/key/{keys[huge]}"
-        cases.append(
-            Case(
-                scenario=f"object size: curl key {huge_mb} MiB from a node, HTTP, via gateway",
-                impl=impl,
-                commands=((("curl", "-sSf", "-o", "/dev/null", url), scene.top),),
-                server=gwsrv,
-                nbytes=huge_mb << 20,
-            )
-        )
+        scenario = f"object size: curl key {huge_mb} MiB from a node, HTTP, via gateway"
+        cases.append(_curl_key(scene, scenario, impl, gwsrv, node.uuid, keys[huge], huge_mb << 20))
     return cases
