@@ -124,3 +124,22 @@ def test_real_file_keeps_its_bytes(tmp_path: Path) -> None:
     os.close(fd)
     assert path.read_bytes() == data
     assert wb.failure() is None
+
+
+def test_finish_waits_for_a_running_flush_and_reports_its_failure(
+    flushes: _Flushes, fd: int
+) -> None:
+    """A flush that fails after the final fsync returned must still fail the commit."""
+    flushes.fail = OSError(errno.EIO, "I/O error")
+    wb = WriteBack(fd, step=10)
+    wb.written(10)
+    assert flushes.started.acquire(timeout=10)
+    assert wb.failure() is None  # still running: nothing known yet
+    finished: list[OSError | None] = []
+    committer = threading.Thread(target=lambda: finished.append(wb.finish()))
+    committer.start()
+    flushes.release.release()
+    committer.join(timeout=10)
+    assert not committer.is_alive()
+    assert finished[0] is not None
+    assert finished[0].errno == errno.EIO

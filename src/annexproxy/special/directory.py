@@ -139,10 +139,8 @@ class FileStoreSession:
         try:
             if self._durable:
                 os.fsync(fd)
-            if self._writeback is not None:
-                self._writeback.close()
-                if failed := self._writeback.failure():
-                    raise failed  # a background flush failed: the fsync may not have said so
+            if self._writeback is not None and (failed := self._writeback.finish()):
+                raise failed  # a background flush failed: the fsync may not have said so
         finally:
             os.close(fd)
         self._place()

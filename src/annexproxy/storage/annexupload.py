@@ -222,7 +222,7 @@ class AnnexUpload:
                 if self._fd != fd:
                     raise OSError(errno.EBADF, "the upload was closed")
                 os.fsync(fd)
-            if self._writeback is not None and (failed := self._writeback.failure()):
+            if self._writeback is not None and (failed := self._writeback.finish()):
                 raise failed  # a background flush failed: the fsync may not have said so
         self.close()
         self._install()

@@ -14,7 +14,8 @@ tail left: on the benchmark machine the final fsync of a 3 x 512 MiB fan-out fel
 
 A background flush uses its own duplicate of the descriptor, so the upload may close its
 own at any time. A flush that fails is remembered: the fsync at commit may no longer see
-that error (the kernel reports it once per open file), so `failure` must be checked then.
+that error (the kernel reports it once per open file), so the committer asks `finish`,
+which also waits for a flush still running.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class WriteBack:
         self._flushed_to = offset
         self._step = step or WRITEBACK_STEP
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._dup: int | None = None
         self._running = False
         self._closed = False
@@ -88,10 +90,24 @@ class WriteBack:
                 self._running = False
                 if self._closed:
                     self._release()
+                self._idle.notify_all()
 
     def failure(self) -> OSError | None:
-        """The error of a background flush, if one failed: the file is then not durable."""
+        """The error of a background flush that failed so far (see `finish`)."""
         with self._lock:
+            return self._failure
+
+    def finish(self) -> OSError | None:
+        """`close`, wait for a flush still running, and return the error of any that failed.
+
+        Blocking: call it from the thread that makes the final fsync. Without the wait, a
+        flush that fails after the final fsync returned could go unseen.
+        """
+        with self._lock:
+            self._closed = True
+            while self._running:
+                self._idle.wait()
+            self._release()
             return self._failure
 
     def close(self) -> None:
