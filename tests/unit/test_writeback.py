@@ -143,3 +143,17 @@ def test_finish_waits_for_a_running_flush_and_reports_its_failure(
     assert not committer.is_alive()
     assert finished[0] is not None
     assert finished[0].errno == errno.EIO
+
+
+def test_without_a_spare_descriptor_only_the_final_fsync_remains(
+    flushes: _Flushes, fd: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_descriptors(_fd: int) -> int:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(os, "dup", no_descriptors)
+    wb = WriteBack(fd, step=10)
+    wb.written(10)
+    wb.written(20)
+    assert not flushes.calls
+    assert wb.finish() is None  # not a failure of the data: nothing to report

@@ -43,8 +43,9 @@ def _pool() -> ThreadPoolExecutor:
 class WriteBack:
     """Flushes one file in the background as it grows; thread-safe.
 
-    Call `written` after each write, `failure` before trusting the final fsync, and
-    `close` when the upload ends (the duplicate descriptor is closed once no flush runs).
+    Call `written` after each write, `finish` after the final fsync (before trusting
+    it), and `close` when the upload ends otherwise (the duplicate descriptor is closed
+    once no flush runs).
     """
 
     def __init__(self, fd: int, offset: int = 0, step: int | None = None) -> None:
@@ -70,13 +71,18 @@ class WriteBack:
             if self._dup is None:
                 try:
                     self._dup = os.dup(self._fd)
-                except OSError as exc:
-                    self._failure = exc
+                except OSError:  # out of descriptors: the final fsync alone will do
                     self._closed = True
                     return
             self._running = True
             self._flushed_to = end
-        self.pending = _pool().submit(self._flush)
+        try:
+            self.pending = _pool().submit(self._flush)
+        except RuntimeError:  # the interpreter is shutting down: no more background work
+            with self._lock:
+                self._running = False
+                self._closed = True
+                self._release()
 
     def _flush(self) -> None:
         assert self._dup is not None
