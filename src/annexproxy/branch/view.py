@@ -210,12 +210,11 @@ class BranchView:
         # The journals are listed once for the whole batch: a key none of them holds is
         # one tree lookup, with no journal name made and no directory looked at again.
         journalled = self._journal.names_if_stable()
-        tip = None if journalled is None or self.unmerged else self.tip
+        direct = journalled is not None and not self.unmerged and self.tip is not None
         found: dict[Key, list[str]] = {}
         for path, key in ordered:
-            if tip is not None and not (journalled and journal_name(path) in journalled):
-                blob = self._plumbing.file_at(tip, path)
-                content = None if blob is None else blob[1]
+            if direct and not (journalled and journal_name(path) in journalled):
+                content = self._at_tip(path)
             else:
                 content = self.read(path)
             found[key] = self._present_in(content, config)
