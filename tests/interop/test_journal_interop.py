@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -156,10 +157,14 @@ def test_batched_records_read_by_git_annex_as_sequential_writes(
     record_presences = batched.record_presences
 
     def counting(
-        key: Key, key_changes: Sequence[tuple[str, bool]], now: Timestamp | int | None = None
-    ) -> bool:
+        key: Key,
+        key_changes: Sequence[tuple[str, bool]],
+        now: Timestamp | int | None = None,
+        *,
+        wait: bool = True,
+    ) -> bool | None:
         writes.append(str(key))
-        return record_presences(key, key_changes)
+        return record_presences(key, key_changes, wait=wait)
 
     batched.record_presences = counting  # type: ignore[method-assign,assignment]
 
@@ -186,6 +191,80 @@ def test_batched_records_read_by_git_annex_as_sequential_writes(
     out = whereis(batched_repo, KEY)
     assert "(3 copies)" in out
     assert uuids[1] not in out
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o666)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _hold_journal_lock(journal: Journal) -> subprocess.Popen[str]:
+    """Another process holding ``journal.lck`` (as git-annex does while it commits)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(journal.annexdir / "journal.lck")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "locked\n"
+    return holder
+
+
+def _release(holder: subprocess.Popen[str]) -> None:
+    holder.communicate(timeout=30)  # closes its stdin (it lets go) and its stdout
+
+
+def test_try_modify_gives_up_while_the_lock_is_taken(
+    annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal]
+) -> None:
+    """No wait and no write while another thread or process holds the lock; a write after."""
+    journal = journal_of(annex_repo_factory("trylock"))
+    path = location_log_path(KEY)
+    line = U1.encode() + b" 1 timestamp=1700000000s\n"
+    with journal.locked():  # this process (another thread would be refused alike)
+        assert journal.try_modify(path, lambda _: line) is None
+    holder = _hold_journal_lock(journal)
+    try:
+        assert journal.try_modify(path, lambda _: line) is None
+        assert journal.record_presences(KEY, [(U1, True)], wait=False) is None
+    finally:
+        _release(holder)
+    assert journal.read_journal_only(path) is None  # nothing was written meanwhile
+    assert journal.try_modify(path, lambda _: line) is True
+    assert journal.read_journal_only(path) == line
+
+
+def test_batched_records_wait_for_a_taken_lock_off_the_event_loop(
+    annex_repo_factory: MakeRepo, journal_of: Callable[[AnnexRepo], Journal]
+) -> None:
+    """While git-annex holds the journal lock, a record waits in a worker thread (the event
+    loop goes on), and is written once the lock is free; git-annex then reads it."""
+    repo = annex_repo_factory("waiting")
+    journal = journal_of(repo)
+
+    async def scenario() -> None:
+        queue = PresenceBatch(journal)
+        holder = _hold_journal_lock(journal)
+        try:
+            record = asyncio.create_task(queue.record(KEY, U1, True))
+            for _ in range(20):  # the loop keeps running while the record waits
+                await asyncio.sleep(0)
+            assert not record.done()
+        finally:
+            _release(holder)
+        await asyncio.wait_for(record, timeout=30)
+        await queue.record(KEY, U2, True)  # the lock is free: written on the loop
+
+    asyncio.run(scenario())
+    logged = journal.read_journal_only(location_log_path(KEY))
+    assert logged is not None
+    assert present_infos(logged) == sorted([U1.encode(), U2.encode()])
+    assert "(2 copies)" in whereis(repo, KEY)
 
 
 # --- (2) byte identity with git-annex's own writes ----------------------------------------

@@ -55,6 +55,9 @@ VECTOR_CLOCK_ENV = "GIT_ANNEX_VECTOR_CLOCK"
 _READ_SIZE = 64 << 10
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
+# Per journal lock file: how many top-level files (configuration logs, not per-key logs)
+# any `Journal` of this process wrote there; read by `Journal.top_level_writes`.
+_TOP_LEVEL_WRITES: dict[str, int] = {}
 
 # Modes git-annex adds for core.sharedRepository (Annex/Perms.hs setAnnexPerm').
 _SHARED_FILE_MODES = {
@@ -162,6 +165,7 @@ class Journal:
         self._othertmp = os.path.join(self._annexdir, OTHERTMP_DIR)
         self._othertmp_lock = os.path.join(self._annexdir, OTHERTMP_LOCK)
         self._process_lock = _process_lock(self._lockfile)
+        self._writes_key = os.path.realpath(self._lockfile)
 
     @property
     def journal_dir(self) -> Path:
@@ -172,6 +176,15 @@ class Journal:
     def settings(self) -> RepoSettings:
         """The repository settings read when the journal was opened."""
         return self._settings
+
+    @property
+    def top_level_writes(self) -> int:
+        """How many top-level branch files (``uuid.log``, ...) this process wrote here.
+
+        A change of it tells a reader that remembers configuration logs (`ConfigMemo`)
+        that we changed one; per-key logs, in hash directories, do not count.
+        """
+        return _TOP_LEVEL_WRITES.get(self._writes_key, 0)
 
     def read(self, path: str) -> bytes | None:
         """Read a branch file as git-annex sees it: journal file if any, else the branch.
@@ -289,14 +302,33 @@ class Journal:
             RepositoryError: the repository uses ``annex.pidlock`` (its locks are not
                 fcntl locks), or a file could not be read or written.
         """
-        name = journal_name(path)
         with self._locked():
-            current = self.read(path)
-            new = change(b"" if current is None else current)
-            if new is None:
-                return False
-            self._write(name, new)
-            return True
+            return self._modify_locked(path, change)
+
+    def try_modify(self, path: str, change: Callable[[bytes], bytes | None]) -> bool | None:
+        """`modify` only if the journal lock is free now; None (nothing done) when it is not.
+
+        For callers that must not wait (an event loop): the lock may be held for long by
+        git-annex (committing) or by another thread of ours. What is done with the lock
+        held is a few small-file system calls.
+
+        Raises:
+            as for `modify`.
+        """
+        with self._locked(wait=False) as held:
+            return self._modify_locked(path, change) if held else None
+
+    def _modify_locked(self, path: str, change: Callable[[bytes], bytes | None]) -> bool:
+        name = journal_name(path)
+        current = self.read(path)
+        new = change(b"" if current is None else current)
+        if new is None:
+            return False
+        self._write(name, new)
+        if "/" not in path:
+            with _PROCESS_LOCKS_GUARD:
+                _TOP_LEVEL_WRITES[self._writes_key] = self.top_level_writes + 1
+        return True
 
     def record_presence(
         self,
@@ -326,17 +358,30 @@ class Journal:
             RepositoryError: ``uuid`` is private to this repository (it would belong in
                 ``journal-private/``, not supported yet), or as for `modify`.
         """
-        return self.record_presences(key, [(uuid, present)], now)
+        return bool(self.record_presences(key, [(uuid, present)], now))
 
     def record_presences(
         self,
         key: Key,
         changes: Sequence[tuple[str, bool]],
         now: Timestamp | int | None = None,
-    ) -> bool:
+        *,
+        wait: bool = True,
+    ) -> bool | None:
         """`record_presence` for several UUIDs in order, in one journal write.
 
         The file written is the one the changes made one after the other would leave.
+
+        Args:
+            key: the key.
+            changes: (UUID, present) pairs, in the order they happened.
+            now: as for `record_presence`.
+            wait: False to give up at once, returning None, when the journal lock is
+                taken (`try_modify`).
+
+        Returns:
+            True when the journal was changed; None when ``wait`` is False and the lock
+            was taken.
 
         Raises:
             UUIDFormatError: a UUID is not a UUID; nothing is written.
@@ -363,7 +408,7 @@ class Journal:
             return content if changed else None
 
         path = location_log_path(key, branchhash1=self._settings.branchhash1)
-        return self.modify(path, change)
+        return self.modify(path, change) if wait else self.try_modify(path, change)
 
     def loggable_uuid(self, uuid: str) -> RepoUUID | None:
         """``uuid`` as location logs here take it, or None for a cluster UUID (never logged).
@@ -438,17 +483,24 @@ class Journal:
     # --- locking and writing ------------------------------------------------------------
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the journal lock; yields False (not held) when ``wait`` is False and it is taken."""
         if self._settings.pidlock:
             raise RepositoryError(
                 f"{self.annexdir.parent} sets annex.pidlock; annexproxy cannot share its "
                 "journal lock. Unset annex.pidlock or write through a sibling ref."
             )
-        with self._process_lock, self._fcntl_lock(self._lockfile, exclusive=True):
-            yield
+        if not self._process_lock.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            with self._fcntl_lock(self._lockfile, exclusive=True, wait=wait) as held:
+                yield held
+        finally:
+            self._process_lock.release()
 
     @contextmanager
-    def _fcntl_lock(self, lockfile: str, *, exclusive: bool) -> Iterator[None]:
+    def _fcntl_lock(self, lockfile: str, *, exclusive: bool, wait: bool = True) -> Iterator[bool]:
         flags = (os.O_RDWR if exclusive else os.O_RDONLY) | os.O_CREAT | os.O_CLOEXEC
         with _os_errors(f"cannot open lock file {lockfile}"):
             try:
@@ -458,9 +510,16 @@ class Journal:
                 raise
         try:
             self._share(lockfile, is_dir=False)
+            mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
             with _os_errors(f"cannot lock {lockfile}"):
-                fcntl.lockf(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            yield
+                try:
+                    fcntl.lockf(fd, mode if wait else mode | fcntl.LOCK_NB)
+                    held = True
+                except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: taken
+                    if wait:
+                        raise
+                    held = False
+            yield held
         finally:
             os.close(fd)  # also releases the record lock
 

@@ -2,9 +2,14 @@
 
 A gateway logs every node that gained or lost a key: a fan-out to three nodes makes three
 changes to one location log within a few milliseconds, and concurrent clients make more.
-`PresenceBatch` queues changes and writes them from one worker thread, one journal write
-per key for everything queued meanwhile, in arrival order. The file written is the one
-the changes made one by one would leave (`Journal.record_presences`).
+`PresenceBatch` queues changes and writes them together, one journal write per key for
+everything queued meanwhile, in arrival order. The file written is the one the changes
+made one by one would leave (`Journal.record_presences`).
+
+A journal write is a few small-file system calls, less than a trip to a worker thread
+costs, so a batch is written on the event loop when the journal lock is free; only keys
+whose write would wait for the lock (git-annex or our committer holds it) go to a worker
+thread.
 """
 
 from __future__ import annotations
@@ -50,10 +55,14 @@ class PresenceBatch:
         while self._pending:
             batch, self._pending = self._pending, {}
             try:
-                failures = await asyncio.to_thread(self._write, batch)
+                failures = self._write(batch, wait=False)
+                waiting = {key: batch[key] for key, failure in failures.items() if failure is None}
+                if waiting:
+                    failures.update(await asyncio.to_thread(self._write, waiting, wait=True))
             except BaseException:
                 for queued in batch.values():
-                    queued.written.cancel()
+                    if not queued.written.done():
+                        queued.written.cancel()
                 raise
             for key, queued in batch.items():
                 failure = failures.get(key)
@@ -62,11 +71,13 @@ class PresenceBatch:
                 else:
                     queued.written.set_exception(failure)
 
-    def _write(self, batch: dict[Key, _KeyChanges]) -> dict[Key, Exception]:
-        failures: dict[Key, Exception] = {}
+    def _write(self, batch: dict[Key, _KeyChanges], *, wait: bool) -> dict[Key, Exception | None]:
+        """Write each key's changes; the failures by key (None: not written, lock taken)."""
+        failures: dict[Key, Exception | None] = {}
         for key, queued in batch.items():
             try:
-                self._journal.record_presences(key, queued.changes)
+                if self._journal.record_presences(key, queued.changes, wait=wait) is None:
+                    failures[key] = None
             except Exception as exc:  # the waiters of this key re-raise it
                 failures[key] = exc
         return failures

@@ -212,7 +212,9 @@ class GatewayTargets:
         return self._preferred.want_get(node, key, associated_file)
 
     async def _locations(self, key: Key) -> Sequence[str]:
-        return await asyncio.to_thread(self._local.view().present, key)
+        # On the event loop: a journal file and a tree lookup or two, less than a trip
+        # to a worker thread costs (making the view reads the refs here anyway).
+        return self._local.view().present(key)
 
     async def refusal(self, uuid: str) -> str:
         """Why ``uuid`` is not served, in git-annex-shell's words (wire.md 3.1).
