@@ -231,3 +231,33 @@ def test_config_memo_follows_the_tip_the_journal_and_siblings(plumbing: GitPlumb
     other = U.encode() + b" theirs timestamp=1700000002s\n"
     add_commit(plumbing, "refs/remotes/gw/git-annex", tip, {"group.log": other})
     assert config().groups == {U: frozenset({"theirs"})}  # a sibling's newer line
+
+
+def test_config_memo_sees_journal_changes_by_others_within_its_max_age(
+    plumbing: GitPlumbing,
+) -> None:
+    """A configuration log changed in the journal by another process (git-annex by hand)
+    shows once the memo's max_age passed; one this process writes shows at once."""
+    journal = Journal(plumbing.annexdir, plumbing)
+    now = [1000.0]
+    memo = ConfigMemo(max_age=1.0, clock=lambda: now[0])
+
+    def config() -> BranchConfig:
+        return BranchView(plumbing, journal, config_memo=memo).config()
+
+    first = config()
+    assert first.trust_of(U) is TrustLevel.SEMITRUSTED
+    journal_dir = plumbing.annexdir / "journal"
+    journal_dir.mkdir(exist_ok=True)
+    (journal_dir / "trust.log").write_bytes(U.encode() + b" 0 timestamp=1700000001s\n")
+    now[0] += 0.5
+    assert config() is first  # within max_age: not looked at again
+    now[0] += 0.6
+    assert config().trust_of(U) is TrustLevel.UNTRUSTED
+    # Our own write of a top-level log counts at once, whatever the clock says.
+    journal.modify("trust.log", lambda _: U.encode() + b" X timestamp=1700000002s\n")
+    assert config().trust_of(U) is TrustLevel.DEAD
+    # Per-key logs do not make it read the configuration again.
+    written = journal.top_level_writes
+    journal.record_presence(Key.parse("SHA256E-s1--" + "a" * 64), U, True)
+    assert journal.top_level_writes == written

@@ -10,7 +10,8 @@ git-annex will see after its next merge.
 A `BranchView` fixes the branch tip and the sibling set when it is made, so that many
 reads (one per key) cost one tree walk each and no ref lookups; make a new view (or
 call `refresh`) to see later commits. Journal files are read on every call because
-git-annex and our own writers change them at any time. Only the files asked for are
+git-annex and our own writers change them at any time (configuration logs read through
+a `ConfigMemo` are an exception: see there). Only the files asked for are
 read: memory stays bounded on a branch of a million keys.
 
 Parsing and deriving (cluster membership, dead nodes) are left to the pure
@@ -153,7 +154,10 @@ class BranchView:
         memo = self._config_memo
         if memo is None:
             return BranchConfig.read(self.read)
-        return memo.resolve(tuple(self._read(path, memo) for path in CONFIG_PATHS))
+        state = (self.tip, tuple(self.unmerged.items()), self._journal.top_level_writes)
+        return memo.resolve(
+            memo.contents(state, lambda: tuple(self._read(path, memo) for path in CONFIG_PATHS))
+        )
 
     def location_log(self, key: Key) -> bytes | None:
         """The content of ``key``'s location log.
