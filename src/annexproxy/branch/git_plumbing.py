@@ -470,15 +470,20 @@ class GitPlumbing:
             RepositoryError: git objects could not be read or the pack written.
         """
         store = self._pack_store()
-        with _ONE_COMMIT_BUILT, self._using():
-            new = NewObjects()
-            root = self._tree_of(base)
-            tree = tree_with_files(self._read_tree, root.id.raw, files, new)
-            if tree == root.id.raw:
-                return None
-            signature = self._signature()
-            person = Person(signature.name, signature.email, signature.time, signature.offset)
-            commit = add_commit(new, tree, [bytes.fromhex(base)], person, _with_newline(message))
+        with _ONE_COMMIT_BUILT:
+            with self._using():
+                new = NewObjects()
+                root = self._tree_of(base)
+                tree = tree_with_files(self._read_tree, root.id.raw, files, new)
+                if tree == root.id.raw:
+                    return None
+                signature = self._signature()
+                person = Person(signature.name, signature.email, signature.time, signature.offset)
+                commit = add_commit(
+                    new, tree, [bytes.fromhex(base)], person, _with_newline(message)
+                )
+            # Writing and merging packs (fsyncs, most of a commit's time) needs no handle:
+            # readers of the repository go on meanwhile, on the packs they know.
             store.write(new.objects)
             try:
                 store.merge_small()
@@ -486,8 +491,10 @@ class GitPlumbing:
                 # The commit stands; the packs wait for the next commit or git gc.
                 log.warning("%s; packs left unmerged", exc)
             # A fresh handle lets libgit2 unmap the packs it read (mapped pages count as
-            # our memory, several MB after a few commits) and close merged ones.
-            self._reopen()
+            # our memory, several MB after a few commits), close merged ones and see the
+            # new one.
+            with self._using():
+                self._reopen()
             return commit.hex()
 
     def _read_tree(self, oid: bytes) -> bytes:
