@@ -40,7 +40,7 @@ from annexproxy.errors import (
 from annexproxy.keys import Key
 from annexproxy.special import chunking
 from annexproxy.special.backend import RemoteBackend, SharedStore, StoreSession
-from annexproxy.storage.base import ContentLock, Others
+from annexproxy.storage.base import ContentLock, Others, PresenceLog
 from annexproxy.storage.contentlock import holding_exclusive
 from annexproxy.storage.fileread import open_object, pread_pieces
 from annexproxy.storage.hashing import Verifier, verifier_for
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 _THREAD_HASH = 1 << 16
 
-PresenceLog = Callable[[Key, bool], Awaitable[None]]
 
 _UPLOADS: dict[str, tuple[asyncio.Lock, int]] = {}
 """Uploads in this process, by ``"<remote uuid> <key>"``: their lock and users."""

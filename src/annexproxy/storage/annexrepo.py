@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +26,10 @@ from annexproxy.keys import Key
 from annexproxy.storage import retention
 from annexproxy.storage.annexlayout import AnnexLayout, open_layout
 from annexproxy.storage.annexupload import AnnexUpload
-from annexproxy.storage.base import Others
+from annexproxy.storage.base import Others, PresenceLog
 from annexproxy.storage.contentlock import FileLock, lock_exclusive_wait, thawed, try_lock
 from annexproxy.storage.fileread import open_object, pread_pieces
 from annexproxy.uuids import RepoUUID
-
-PresenceLog = Callable[[Key, bool], Awaitable[None]]
 
 # Process-wide: one asyncio lock per download-lock file, since record locks never make a
 # process wait for itself. Entries are dropped when nobody uses them.

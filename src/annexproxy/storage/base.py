@@ -9,12 +9,16 @@ upload would resume; it does no I/O itself.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, cast
 
 from annexproxy.keys import Key
 from annexproxy.uuids import RepoUUID
+
+PresenceLog = Callable[[Key, bool], Awaitable[None]]
+"""Awaited by a storage after content of a key was stored (True) or removed (False);
+a served repository points it at its location log."""
 
 Others = tuple[RepoUUID, ...]
 """UUIDs other than the addressed repository that an operation also affected (the

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Final
@@ -41,12 +41,11 @@ from annexproxy.errors import (
 )
 from annexproxy.keys import Key
 from annexproxy.p2phttp.api import DATA_LENGTH, ROUTE_VERSIONS, HttpError, unwrap
-from annexproxy.storage.base import Others
+from annexproxy.storage.base import Others, PresenceLog
 from annexproxy.uuids import RepoUUID
 
 log = logging.getLogger(__name__)
 
-PresenceLog = Callable[[Key, bool], Awaitable[None]]
 Params = list[tuple[str, str]]
 
 VERSIONS: Final = (4, 3, 2, 1, 0)  # tried in this order, falling back only on 404 (5.3)

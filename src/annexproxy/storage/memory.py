@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from annexproxy.errors import ContentLocked, KeyNotPresent, StorageError, VerificationFailed
 from annexproxy.keys import Key
-from annexproxy.storage.base import Others
+from annexproxy.storage.base import Others, PresenceLog
 from annexproxy.storage.hashing import verifier_for
 from annexproxy.uuids import RepoUUID
-
-PresenceLog = Callable[[Key, bool], Awaitable[None]]
 
 DEFAULT_UUID = RepoUUID("00000000-0000-4000-8000-00000000f00d")
 

@@ -31,14 +31,13 @@ from annexproxy.errors import (
     VerificationFailed,
 )
 from annexproxy.keys import Key
-from annexproxy.storage.base import Others
+from annexproxy.storage.base import Others, PresenceLog
 from annexproxy.transports.p2p_client import Outcome, P2PClient
 from annexproxy.transports.process import ProcessStream
 from annexproxy.uuids import RepoUUID
 
 Opener = Callable[[], Awaitable[P2PClient]]
 T = TypeVar("T")
-PresenceLog = Callable[[Key, bool], Awaitable[None]]
 
 
 def command_opener(
