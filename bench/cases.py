@@ -23,8 +23,11 @@ from pathlib import Path
 from procstat import ServerProbe, ServerUsage, all_stats, machine_busy, shell_usage
 from scene import CLUSTER, Scene, start_server, write_random
 
+from annexproxy.testing.realannex import AnnexRepo
+
 GA, AP, LIMIT = "git-annex", "annexproxy", "limit"
 DURABLE_WRITES = "3 parallel durable writes of the object (dd conv=fsync)"
+LAX = "HTTP, nodes without fsync (git-annex's durability)"
 IMPLS = {
     GA: ("n1ga", "ga", "n1gs", "gs", "n1-ga", "gw-ga"),
     AP: ("n1ap", "ap", "n1ps", "gp", "n1-ap", "gw-ap"),
@@ -270,25 +273,29 @@ def big_cases(scene: Scene) -> list[Case]:
     return cases
 
 
-def _clear_cluster(scene: Scene, remote: str, name: str, key: str) -> Callable[[], None]:
+def _clear_cluster(
+    scene: Scene, remote: str, name: str, key: str, nodes: dict[str, AnnexRepo] | None = None
+) -> Callable[[], None]:
     """Before an upload: the cluster (each node) no longer has ``key``."""
 
     def prepare() -> None:
         client = scene.client.path
         _quiet(["git", "annex", "drop", "-q", "--force", "--from", remote, name], client)
-        for node in scene.nodes.values():
+        for node in (scene.nodes if nodes is None else nodes).values():
             _quiet(["git", "annex", "dropkey", "-q", "--force", key], node.path)
 
     return prepare
 
 
-def _landed(scene: Scene, key: str) -> Callable[[], str | None]:
+def _landed(
+    scene: Scene, key: str, nodes: dict[str, AnnexRepo] | None = None
+) -> Callable[[], str | None]:
     """After an upload: every node has ``key``."""
 
     def check() -> str | None:
         missing = [
             name
-            for name, node in scene.nodes.items()
+            for name, node in (scene.nodes if nodes is None else nodes).items()
             if node.annex("contentlocation", key, check=False).returncode != 0
         ]
         return f"not stored on {missing}" if missing else None
@@ -337,6 +344,19 @@ def cluster_cases(scene: Scene) -> list[Case]:
                     check=_landed(scene, key),
                 )
             )
+    if scene.lax_nodes:  # annexproxy at git-annex's durability, in the same run
+        remote = f"apl-{CLUSTER}"
+        cases.append(
+            Case(
+                scenario=f"copy --to 3-node cluster {scene.sizes.big_mb} MiB, {LAX}",
+                impl=AP,
+                commands=(_annex(client, "copy", "-q", "--to", remote, "big.bin"),),
+                server="gw-apl",
+                nbytes=size,
+                prepare=_clear_cluster(scene, remote, "big.bin", key, scene.lax_nodes),
+                check=_landed(scene, key, scene.lax_nodes),
+            )
+        )
     return cases
 
 

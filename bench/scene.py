@@ -8,10 +8,14 @@ W/node1           holds everything: big.bin, conc/fK.bin, small/sNNNN.bin (SHA25
 W/c1 c2 c3        empty nodes of cluster "mycluster"
 W/gateway         bare; node1 proxied (annex-proxy=true), c1..c3 cluster nodes
                   (initcluster, annex-cluster-node, updatecluster, updateproxy), wants nothing
+W/lax, W/l1 l2 l3 the same with nodes that set annexproxy.fsync=false (git-annex's
+                  durability), for annexproxy only; not made with --no-fsync
 servers (127.0.0.1):  n1-ga  git annex p2phttp in node1      n1-ap  annexproxy serve in node1
                       gw-ga  git annex p2phttp in gateway    gw-ap  annexproxy serve in gateway
+                      gw-apl annexproxy serve in lax
 W/client, W/clientK   clones of node1 with remotes
     n1ga n1ap (node1 over HTTP)   ga ap (gateway over HTTP: ga-node1, ga-mycluster, ...)
+    apl (lax over HTTP: apl-mycluster)
     n1gs n1ps (node1 over ssh)    gs gp (gateway over ssh)   -- ssh = the fakessh stand-in,
     the remote side runs git-annex-shell (g) or annexproxy-shell (p) under GNU time.
 ```
@@ -34,6 +38,7 @@ from annexproxy.testing.httpserver import free_port
 from annexproxy.testing.realannex import AnnexRepo, annex_env, make_annex_repo, run, shell_program
 
 NODES = ("c1", "c2", "c3")
+LAX_NODES = ("l1", "l2", "l3")
 CLUSTER = "mycluster"
 
 
@@ -99,6 +104,8 @@ class Scene:
     nodes: dict[str, AnnexRepo]
     gateway: AnnexRepo
     keys: dict[str, str]  # name in node1 -> key
+    lax_nodes: dict[str, AnnexRepo] = field(default_factory=dict)
+    """The nodes of the lax gateway's cluster (annexproxy.fsync=false); empty without it."""
     servers: dict[str, Server] = field(default_factory=dict)
     clients: list[AnnexRepo] = field(default_factory=list)
 
@@ -188,18 +195,20 @@ def make_node1(top: Path, sizes: Sizes) -> tuple[AnnexRepo, dict[str, str]]:
     return node1, keys
 
 
-def make_gateway(top: Path, node1: AnnexRepo) -> tuple[AnnexRepo, dict[str, AnnexRepo]]:
+def make_gateway(
+    top: Path, node1: AnnexRepo, name: str = "gateway", node_names: tuple[str, ...] = NODES
+) -> tuple[AnnexRepo, dict[str, AnnexRepo]]:
     """The gateway as in shared/spec/examples/01, plus node1 as a proxied remote."""
-    nodes = {name: make_annex_repo(top / name, name) for name in NODES}
-    gateway = make_annex_repo(top / "gateway", "gateway", bare=True)
+    nodes = {node: make_annex_repo(top / node, node) for node in node_names}
+    gateway = make_annex_repo(top / name, name, bare=True)
     gateway.git("remote", "add", "node1", str(node1.path))
     for name, node in nodes.items():
         gateway.git("remote", "add", name, str(node.path))
     gateway.annex("sync", "--no-content", "--no-push", "--quiet")
     gateway.git("config", "remote.node1.annex-proxy", "true")
     gateway.annex("initcluster", CLUSTER)
-    for name in NODES:
-        gateway.git("config", f"remote.{name}.annex-cluster-node", CLUSTER)
+    for node in nodes:
+        gateway.git("config", f"remote.{node}.annex-cluster-node", CLUSTER)
     gateway.annex("updatecluster")
     gateway.annex("updateproxy")
     gateway.annex("wanted", "here", "nothing")
@@ -251,6 +260,8 @@ def start_servers(scene: Scene) -> None:
         [*ga, "--proxyconnections", proxyconn, "--clusterjobs", "3"],
     )
     start_server(scene, "gw-ap", scene.gateway.path, ap)
+    if scene.lax_nodes:
+        start_server(scene, "gw-apl", scene.top / "lax", ap)
 
 
 def stop_servers(scene: Scene) -> None:
@@ -277,6 +288,8 @@ def make_client(scene: Scene, path: Path) -> AnnexRepo:
         "ga": (scene.gateway.path, f"annex+http://127.0.0.1:{ports['gw-ga']}/git-annex/"),
         "ap": (scene.gateway.path, f"annex+http://127.0.0.1:{ports['gw-ap']}/git-annex/"),
     }
+    if "gw-apl" in ports:
+        remotes["apl"] = (scene.top / "lax", f"annex+http://127.0.0.1:{ports['gw-apl']}/git-annex/")
     for name, (url, annexurl) in remotes.items():
         if name != "n1ga":
             client.git("remote", "add", name, str(url))
@@ -294,7 +307,8 @@ def make_client(scene: Scene, path: Path) -> AnnexRepo:
     client.annex("init", "-q", path.name)
     client.git("fetch", "-q", "--all")
     client.annex("merge", "--quiet")
-    client.annex("info", "--fast", "ga", "ap", check=False)  # learn the gateways' UUIDs
+    # learn the gateways' UUIDs
+    client.annex("info", "--fast", *(n for n in ("ga", "ap", "apl") if n in remotes), check=False)
     return AnnexRepo(path=path, uuid=client.git("config", "annex.uuid").stdout.strip(), bare=False)
 
 
@@ -303,14 +317,25 @@ def build(top: Path, sizes: Sizes, *, ssh: bool, fsync: bool = True) -> Scene:
 
     With ``fsync=False`` the node repositories get ``annexproxy.fsync false``: annexproxy
     then stores objects with git-annex's durability (git-annex does not fsync them).
+    Otherwise a second ("lax") gateway has nodes set so, to measure that in the same run.
     """
     node1, keys = make_node1(top, sizes)
     gateway, nodes = make_gateway(top, node1)
-    if not fsync:
-        for repo in (node1, *nodes.values()):
-            repo.git("config", "annexproxy.fsync", "false")
+    lax_nodes: dict[str, AnnexRepo] = {}
+    if fsync:
+        _, lax_nodes = make_gateway(top, node1, "lax", LAX_NODES)
+    lax = (node1, *nodes.values()) if not fsync else tuple(lax_nodes.values())
+    for repo in lax:
+        repo.git("config", "annexproxy.fsync", "false")
     scene = Scene(
-        top=top, sizes=sizes, ssh=ssh, node1=node1, nodes=nodes, gateway=gateway, keys=keys
+        top=top,
+        sizes=sizes,
+        ssh=ssh,
+        node1=node1,
+        nodes=nodes,
+        gateway=gateway,
+        keys=keys,
+        lax_nodes=lax_nodes,
     )
     start_servers(scene)
     scene.clients.append(make_client(scene, top / "client"))
@@ -324,6 +349,8 @@ def check_remotes(scene: Scene) -> list[str]:
     wanted = ["ga-node1", f"ga-{CLUSTER}", "ap-node1", f"ap-{CLUSTER}"]
     if scene.ssh:
         wanted += ["gs-node1", f"gs-{CLUSTER}", "gp-node1", f"gp-{CLUSTER}"]
+    if scene.lax_nodes:
+        wanted.append(f"apl-{CLUSTER}")
     out = []
     for name in wanted:
         ok = scene.client.annex("info", "--fast", name, check=False).returncode == 0

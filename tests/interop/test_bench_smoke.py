@@ -41,6 +41,7 @@ def test_bench_tiny_mode_runs(tmp_path: Path) -> None:
         "curl key",
         "via gateway",
         "copy --to 3-node cluster",
+        "nodes without fsync (git-annex's durability)",
         "clients x",
         "object size: copy --to 3-node cluster 3 MiB",
         "object size: curl key 3 MiB from a node",
