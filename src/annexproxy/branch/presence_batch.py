@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 
 from annexproxy.branch.journal import Journal
+from annexproxy.errors import RepositoryError
 from annexproxy.keys import Key
 
 
@@ -55,10 +56,11 @@ class PresenceBatch:
         while self._pending:
             batch, self._pending = self._pending, {}
             try:
-                failures = self._write(batch, wait=False)
-                waiting = {key: batch[key] for key, failure in failures.items() if failure is None}
-                if waiting:
-                    failures.update(await asyncio.to_thread(self._write, waiting, wait=True))
+                busy, failures = self._write(batch, wait=False)
+                if busy:
+                    waiting = {key: batch[key] for key in busy}
+                    _, more = await asyncio.to_thread(self._write, waiting, wait=True)
+                    failures.update(more)
             except BaseException:
                 for queued in batch.values():
                     if not queued.written.done():
@@ -71,16 +73,26 @@ class PresenceBatch:
                 else:
                     queued.written.set_exception(failure)
 
-    def _write(self, batch: dict[Key, _KeyChanges], *, wait: bool) -> dict[Key, Exception | None]:
-        """Write each key's changes; the failures by key (None: not written, lock taken)."""
-        failures: dict[Key, Exception | None] = {}
+    def _write(
+        self, batch: dict[Key, _KeyChanges], *, wait: bool
+    ) -> tuple[list[Key], dict[Key, Exception]]:
+        """Write each key's changes.
+
+        Returns:
+            The keys not written because the journal lock was taken (only when ``wait``
+            is False), and the error of each key whose write failed.
+        """
+        busy: list[Key] = []
+        failures: dict[Key, Exception] = {}
         for key, queued in batch.items():
             try:
                 if self._journal.record_presences(key, queued.changes, wait=wait) is None:
-                    failures[key] = None
+                    if wait:  # cannot happen: a waiting write takes the lock
+                        raise RepositoryError(f"{key}: the journal lock was not taken")
+                    busy.append(key)
             except Exception as exc:  # the waiters of this key re-raise it
                 failures[key] = exc
-        return failures
+        return busy, failures
 
 
 class _KeyChanges:
