@@ -12,6 +12,7 @@ import os
 import random
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pygit2
@@ -177,6 +178,36 @@ def test_unchanged_tree_writes_nothing(tmp_path: Path) -> None:
         before = pack_files(plumbing.gitdir)
         assert plumbing.commit_files(first, {"a/b/K.log": b"1\n"}, "update") is None
         assert pack_files(plumbing.gitdir) == before
+
+
+def test_reads_go_on_while_a_commit_builds_its_trees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The event loop reads location logs through the same GitPlumbing while the
+    # committer (a worker thread) builds a commit's trees; the reads must not wait for it.
+    with make_repo(tmp_path / "r") as plumbing:
+        base = plumbing.resolve_ref()
+        assert base is not None
+        first = plumbing.commit_files(base, {"a/b/K.log": b"1\n"}, "update")
+        assert first is not None
+        assert plumbing.update_ref(BRANCH_REF, first, base)
+        seen: list[tuple[str, bytes] | None] = []
+
+        def building(*args: object, **kwargs: object) -> bytes:
+            reader = threading.Thread(
+                target=lambda: seen.append(plumbing.file_at(first, "a/b/K.log"))
+            )
+            reader.start()
+            reader.join(timeout=30)  # a read blocked behind the commit never ends
+            assert not reader.is_alive(), "a read waited for the commit being built"
+            return tree_with_files(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr("annexproxy.branch.git_plumbing.tree_with_files", building)
+        second = plumbing.commit_files(first, {"a/b/L.log": b"2\n"}, "update")
+        assert second is not None
+        assert seen == [(plumbing.blob_id_at(first, "a/b/K.log"), b"1\n")]
+        assert plumbing.read_file_at(second, "a/b/L.log") == b"2\n"
+        assert plumbing.read_file_at(second, "a/b/K.log") == b"1\n"
 
 
 def test_commits_as_packs_merge_geometrically_and_git_agrees(tmp_path: Path) -> None:

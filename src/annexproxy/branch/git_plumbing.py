@@ -26,6 +26,7 @@ import threading
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -115,6 +116,20 @@ def _with_newline(message: str) -> str:
 
 def _git_bool(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "yes", "on", "1")
+
+
+def _read_tree(repo: pygit2.Repository, oid: bytes) -> bytes:
+    kind, body = repo.odb.read(pygit2.Oid(raw=oid))
+    if kind != pygit2.enums.ObjectType.TREE:
+        raise RepositoryError(f"{oid.hex()} in {repo.path} is not a tree")
+    return bytes(body)
+
+
+def _signature(repo: pygit2.Repository) -> pygit2.Signature:
+    try:
+        return repo.default_signature
+    except (KeyError, pygit2.GitError):
+        return pygit2.Signature("annexproxy", "annexproxy@localhost")
 
 
 class GitPlumbing:
@@ -477,17 +492,28 @@ class GitPlumbing:
         """
         store = self._pack_store()
         with _ONE_COMMIT_BUILT:
-            with self._using():
+            # The trees on the changed paths are read through a handle of the commit's
+            # own, not under `_lock`: readers (the event loop's location lookups among
+            # them) go on meanwhile. The handle is freed at once, its mapped pages with it.
+            try:
+                builder = pygit2.Repository(self._repo.path)
+            except (pygit2.GitError, OSError) as exc:
+                raise RepositoryError(f"cannot open {self.gitdir}: {exc}") from exc
+            try:
                 new = NewObjects()
-                root = self._tree_of(base)
-                tree = tree_with_files(self._read_tree, root.id.raw, files, new)
+                root = builder[pygit2.Oid(hex=base)].peel(pygit2.Tree)
+                tree = tree_with_files(partial(_read_tree, builder), root.id.raw, files, new)
                 if tree == root.id.raw:
                     return None
-                signature = self._signature()
+                signature = _signature(builder)
                 person = Person(signature.name, signature.email, signature.time, signature.offset)
                 commit = add_commit(
                     new, tree, [bytes.fromhex(base)], person, _with_newline(message)
                 )
+            except (pygit2.GitError, OSError, KeyError, ValueError) as exc:
+                raise RepositoryError(f"cannot build a commit in {self.gitdir}: {exc}") from exc
+            finally:
+                builder.free()
             # Writing and merging packs (fsyncs, most of a commit's time) needs no handle:
             # readers of the repository go on meanwhile, on the packs they know.
             store.write(new.objects)
@@ -502,18 +528,6 @@ class GitPlumbing:
             with self._using():
                 self._reopen()
             return commit.hex()
-
-    def _read_tree(self, oid: bytes) -> bytes:
-        kind, body = self._repo.odb.read(pygit2.Oid(raw=oid))
-        if kind != pygit2.enums.ObjectType.TREE:
-            raise RepositoryError(f"{oid.hex()} in {self.gitdir} is not a tree")
-        return bytes(body)
-
-    def _signature(self) -> pygit2.Signature:
-        try:
-            return self._repo.default_signature
-        except (KeyError, pygit2.GitError):
-            return pygit2.Signature("annexproxy", "annexproxy@localhost")
 
     def _pack_store(self) -> PackStore:
         if self._packs is None:
@@ -538,7 +552,7 @@ class GitPlumbing:
             RepositoryError: git could not write it.
         """
         with self._using():
-            signature = self._signature()
+            signature = _signature(self._repo)
             oid = self._repo.create_commit(
                 None,
                 signature,
