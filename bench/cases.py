@@ -328,35 +328,27 @@ def cluster_cases(scene: Scene) -> list[Case]:
             prepare=no_copies,
         )
     ]
+
+    def upload(
+        impl: str, label: str, remote: str, server: str | None, nodes: dict[str, AnnexRepo]
+    ) -> Case:
+        return Case(
+            scenario=f"copy --to 3-node cluster {scene.sizes.big_mb} MiB, {label}",
+            impl=impl,
+            commands=(_annex(client, "copy", "-q", "--to", remote, "big.bin"),),
+            server=server,
+            shell=server is None,
+            nbytes=size,
+            prepare=_clear_cluster(scene, remote, "big.bin", key, nodes),
+            check=_landed(scene, key, nodes),
+        )
+
     for impl, (_, gwhttp, _, gwssh, _, gwsrv) in IMPLS.items():
         variants = [("HTTP", gwhttp, gwsrv)] + ([("ssh", gwssh, None)] if scene.ssh else [])
         for label, gw, server in variants:
-            remote = f"{gw}-{CLUSTER}"
-            cases.append(
-                Case(
-                    scenario=f"copy --to 3-node cluster {scene.sizes.big_mb} MiB, {label}",
-                    impl=impl,
-                    commands=(_annex(client, "copy", "-q", "--to", remote, "big.bin"),),
-                    server=server,
-                    shell=server is None,
-                    nbytes=size,
-                    prepare=_clear_cluster(scene, remote, "big.bin", key),
-                    check=_landed(scene, key),
-                )
-            )
+            cases.append(upload(impl, label, f"{gw}-{CLUSTER}", server, scene.nodes))
     if scene.lax_nodes:  # annexproxy at git-annex's durability, in the same run
-        remote = f"apl-{CLUSTER}"
-        cases.append(
-            Case(
-                scenario=f"copy --to 3-node cluster {scene.sizes.big_mb} MiB, {LAX}",
-                impl=AP,
-                commands=(_annex(client, "copy", "-q", "--to", remote, "big.bin"),),
-                server="gw-apl",
-                nbytes=size,
-                prepare=_clear_cluster(scene, remote, "big.bin", key, scene.lax_nodes),
-                check=_landed(scene, key, scene.lax_nodes),
-            )
-        )
+        cases.append(upload(AP, LAX, f"apl-{CLUSTER}", "gw-apl", scene.lax_nodes))
     return cases
 
 

@@ -168,13 +168,19 @@ def test_trees_match_libgit2(
         assert body.endswith(b"\n\nupdate\n")
 
 
+def commit_k_log(plumbing: GitPlumbing) -> str:
+    """Commit ``a/b/K.log`` on the branch; its new tip."""
+    base = plumbing.resolve_ref()
+    assert base is not None
+    first = plumbing.commit_files(base, {"a/b/K.log": b"1\n"}, "update")
+    assert first is not None
+    assert plumbing.update_ref(BRANCH_REF, first, base)
+    return first
+
+
 def test_unchanged_tree_writes_nothing(tmp_path: Path) -> None:
     with make_repo(tmp_path / "r") as plumbing:
-        base = plumbing.resolve_ref()
-        assert base is not None
-        first = plumbing.commit_files(base, {"a/b/K.log": b"1\n"}, "update")
-        assert first is not None
-        assert plumbing.update_ref(BRANCH_REF, first, base)
+        first = commit_k_log(plumbing)
         before = pack_files(plumbing.gitdir)
         assert plumbing.commit_files(first, {"a/b/K.log": b"1\n"}, "update") is None
         assert pack_files(plumbing.gitdir) == before
@@ -186,11 +192,7 @@ def test_reads_go_on_while_a_commit_builds_its_trees(
     # The event loop reads location logs through the same GitPlumbing while the
     # committer (a worker thread) builds a commit's trees; the reads must not wait for it.
     with make_repo(tmp_path / "r") as plumbing:
-        base = plumbing.resolve_ref()
-        assert base is not None
-        first = plumbing.commit_files(base, {"a/b/K.log": b"1\n"}, "update")
-        assert first is not None
-        assert plumbing.update_ref(BRANCH_REF, first, base)
+        first = commit_k_log(plumbing)
         seen: list[tuple[str, bytes] | None] = []
 
         def building(*args: object, **kwargs: object) -> bytes:
