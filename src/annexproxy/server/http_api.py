@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
 from annexproxy.errors import (
     ContentLocked,
@@ -401,33 +399,6 @@ async def _send_object(
         if request.transport is not None:
             request.transport.close()
     return response
-
-
-_json_string = json.encoder.encode_basestring_ascii
-
-
-class JsonAccessLogger(AbstractAccessLogger):
-    """One JSON line per request: method, path, status, bytes, seconds."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time_: float) -> None:
-        """Write the line (nothing is formatted when the logger would drop it)."""
-        if not self.logger.isEnabledFor(logging.INFO):
-            return
-        # sendfile bypasses the writer's count; the declared length is exact.
-        sent = response.content_length or response.body_length
-        remote = request.remote
-        # Formatted by hand: this runs for every request, and a dict through json.dumps
-        # costs several times more. Strings go through json's own escaping.
-        self.logger.info(
-            '{"t":%.3f,"method":%s,"path":%s,"status":%d,"bytes":%d,"seconds":%s,"remote":%s}',
-            time.time(),
-            _json_string(request.method),
-            _json_string(request.path),
-            response.status,
-            sent,
-            round(time_, 6),
-            "null" if remote is None else _json_string(remote),
-        )
 
 
 def make_app(handlers: HttpApi) -> web.Application:

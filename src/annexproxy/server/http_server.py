@@ -17,8 +17,9 @@ from aiohttp import web
 
 from annexproxy.errors import ConfigError
 from annexproxy.p2phttp.auth import AuthPolicy
+from annexproxy.server.access_log import JsonAccessLogger
 from annexproxy.server.git_http import add_git_routes
-from annexproxy.server.http_api import HttpApi, JsonAccessLogger, make_app
+from annexproxy.server.http_api import HttpApi, make_app
 from annexproxy.server.served import ServedRepositories
 
 
