@@ -39,6 +39,7 @@ from annexproxy.testing.realannex import AnnexRepo, annex_env, make_annex_repo, 
 
 NODES = ("c1", "c2", "c3")
 LAX_NODES = ("l1", "l2", "l3")
+LAX_GATEWAY = "lax"
 CLUSTER = "mycluster"
 
 
@@ -202,8 +203,8 @@ def make_gateway(
     nodes = {node: make_annex_repo(top / node, node) for node in node_names}
     gateway = make_annex_repo(top / name, name, bare=True)
     gateway.git("remote", "add", "node1", str(node1.path))
-    for name, node in nodes.items():
-        gateway.git("remote", "add", name, str(node.path))
+    for node_name, node in nodes.items():
+        gateway.git("remote", "add", node_name, str(node.path))
     gateway.annex("sync", "--no-content", "--no-push", "--quiet")
     gateway.git("config", "remote.node1.annex-proxy", "true")
     gateway.annex("initcluster", CLUSTER)
@@ -261,7 +262,7 @@ def start_servers(scene: Scene) -> None:
     )
     start_server(scene, "gw-ap", scene.gateway.path, ap)
     if scene.lax_nodes:
-        start_server(scene, "gw-apl", scene.top / "lax", ap)
+        start_server(scene, "gw-apl", scene.top / LAX_GATEWAY, ap)
 
 
 def stop_servers(scene: Scene) -> None:
@@ -289,7 +290,10 @@ def make_client(scene: Scene, path: Path) -> AnnexRepo:
         "ap": (scene.gateway.path, f"annex+http://127.0.0.1:{ports['gw-ap']}/git-annex/"),
     }
     if "gw-apl" in ports:
-        remotes["apl"] = (scene.top / "lax", f"annex+http://127.0.0.1:{ports['gw-apl']}/git-annex/")
+        remotes["apl"] = (
+            scene.top / LAX_GATEWAY,
+            f"annex+http://127.0.0.1:{ports['gw-apl']}/git-annex/",
+        )
     for name, (url, annexurl) in remotes.items():
         if name != "n1ga":
             client.git("remote", "add", name, str(url))
@@ -323,7 +327,7 @@ def build(top: Path, sizes: Sizes, *, ssh: bool, fsync: bool = True) -> Scene:
     gateway, nodes = make_gateway(top, node1)
     lax_nodes: dict[str, AnnexRepo] = {}
     if fsync:
-        _, lax_nodes = make_gateway(top, node1, "lax", LAX_NODES)
+        _, lax_nodes = make_gateway(top, node1, LAX_GATEWAY, LAX_NODES)
     lax = (node1, *nodes.values()) if not fsync else tuple(lax_nodes.values())
     for repo in lax:
         repo.git("config", "annexproxy.fsync", "false")

@@ -86,12 +86,15 @@ class PresenceBatch:
         failures: dict[Key, Exception] = {}
         for key, queued in batch.items():
             try:
-                if self._journal.record_presences(key, queued.changes, wait=wait) is None:
-                    if wait:  # cannot happen: a waiting write takes the lock
-                        raise RepositoryError(f"{key}: the journal lock was not taken")
-                    busy.append(key)
+                written = self._journal.record_presences(key, queued.changes, wait=wait)
             except Exception as exc:  # the waiters of this key re-raise it
                 failures[key] = exc
+                continue
+            if written is None:  # the lock was taken; a waiting write never says so
+                if wait:
+                    failures[key] = RepositoryError(f"{key}: the journal lock was not taken")
+                else:
+                    busy.append(key)
         return busy, failures
 
 
